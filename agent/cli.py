@@ -1,0 +1,152 @@
+"""The `vigil` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from agent.errors import VigilError
+
+app = typer.Typer(
+    name="vigil",
+    help="Vigil: a deploy-aware SRE. Watches deploys, judges them with statistics, triages alerts.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+_out = Console()
+_err = Console(stderr=True)
+
+JUDGES = ("vigil", "static", "flagger", "kayenta")
+
+
+def _fail(error: VigilError) -> typer.Exit:
+    _err.print(f"[bold red]error:[/] {error}", highlight=False, markup=True)
+    return typer.Exit(code=2)
+
+
+def parse_moment(text: str, start: float) -> float:
+    """A look time: RFC 3339, Unix seconds, or `+90s`/`+5m` after the deploy start."""
+    from agent.bundle.model import parse_duration
+
+    text = text.strip()
+    try:
+        if text.startswith("+"):
+            return start + parse_duration(text[1:])
+        try:
+            return float(text)
+        except ValueError:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                raise ValueError("time needs a timezone, e.g. 2026-02-08T13:50:00Z") from None
+            return moment.timestamp()
+    except ValueError as exc:
+        raise typer.BadParameter(f"{text!r}: {exc}") from None
+
+
+@app.command("judge")
+def judge_cmd(
+    bundle: Annotated[Path, typer.Argument(help="A deploy bundle folder.")],
+    at: Annotated[
+        str | None,
+        typer.Option(help="Judge at this moment: RFC 3339, Unix seconds or +5m after deploy start. "
+                     "Default: the end of the recorded data."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
+) -> None:
+    """Judge one deploy at one moment and show the evidence for every signal."""
+    from agent.bundle import read_bundle
+    from agent.judge.core import judge
+    from agent.judge.render import render_verdict
+
+    try:
+        data = read_bundle(bundle, with_logs=False)
+    except VigilError as exc:
+        raise _fail(exc) from None
+    start = data.manifest.deploy.started_at.timestamp()
+    moment = parse_moment(at, start) if at else data.manifest.watch_until.timestamp()
+    verdict = judge(data, moment)
+    if as_json:
+        print(json.dumps(verdict.to_json(), indent=2))
+    else:
+        render_verdict(_out, verdict)
+
+
+@app.command("replay")
+def replay_cmd(
+    bundles: Annotated[list[Path], typer.Argument(help="Bundle folders or suites of them.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON line per bundle, as the bundle spec's Replay.")
+    ] = False,
+    judge_name: Annotated[
+        str, typer.Option("--judge", help=f"Which judge: {', '.join(JUDGES)}.")
+    ] = "vigil",
+) -> None:
+    """Judge each deploy at every step (no look-ahead) and report when each tier was first reached."""
+    from agent.bundle import iter_bundles, read_bundle
+    from agent.judge.render import render_replay_row
+    from agent.judge.replay import replay
+
+    judge = make_judge(judge_name)
+    try:
+        for path in iter_bundles(bundles):
+            result = replay(read_bundle(path, with_logs=False), judge)
+            if as_json:
+                print(json.dumps(result.to_json(), separators=(", ", ": ")), flush=True)
+            else:
+                render_replay_row(_out, result)
+    except VigilError as exc:
+        raise _fail(exc) from None
+
+
+def make_judge(name: str):  # type: ignore[no-untyped-def]
+    """A judge by name: Vigil's or one of the reference judges."""
+    from agent.judge import reference
+    from agent.judge.vigil import VigilJudge
+
+    judges = {
+        "vigil": VigilJudge,
+        "static": reference.StaticThresholdJudge,
+        "flagger": reference.FlaggerJudge,
+        "kayenta": reference.KayentaJudge,
+    }
+    if name not in judges:
+        raise typer.BadParameter(f"unknown judge {name!r}; choose one of {', '.join(judges)}")
+    return judges[name]()
+
+
+@app.command("eval")
+def eval_cmd(
+    suites: Annotated[list[Path], typer.Argument(help="Suite folders (or single bundles).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the scorecard as JSON.")] = False,
+    judge_name: Annotated[
+        str, typer.Option("--judge", help=f"Which judge: {', '.join(JUDGES)}.")
+    ] = "vigil",
+    workers: Annotated[int, typer.Option(min=1, help="Processes replaying in parallel.")] = 1,
+) -> None:
+    """Replay every bundle with ground truth and print the scorecard (false rollbacks, recall, delay)."""
+    from agent.bundle import iter_bundles
+    from agent.evaluation import evaluate_suite
+
+    try:
+        card = evaluate_suite(iter_bundles(suites), judge_name, workers=workers)
+    except VigilError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        print(json.dumps(card.to_json(), indent=2))
+    else:
+        card.render(_out)
+
+
+def main() -> None:
+    """Entry point that turns Vigil's errors into a message and exit code 2."""
+    try:
+        app()
+    except VigilError as exc:
+        _err.print(f"error: {exc}", highlight=False)
+        sys.exit(2)

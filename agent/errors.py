@@ -1,0 +1,47 @@
+"""Vigil's one error tree.
+
+    VigilError
+    ├── BundleError            a deploy bundle is malformed (names file, line, field)
+    ├── ConfigError            settings or configuration are invalid
+    └── JudgeError             the judge was asked something it cannot answer
+
+Every error that reaches the CLI is one of these; the CLI prints it and exits with code 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class VigilError(Exception):
+    """Base of every error Vigil raises on purpose."""
+
+
+class BundleError(VigilError):
+    """A deploy bundle could not be read: the message names the file, line and field."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        message: str,
+        *,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.line = line
+        self.field = field
+        self.reason = message
+        where = str(self.path)
+        if line is not None:
+            where += f":{line}"
+        what = f" field '{field}':" if field else ""
+        super().__init__(f"{where}:{what} {message}")
+
+
+class ConfigError(VigilError):
+    """Settings or configuration are invalid."""
+
+
+class JudgeError(VigilError):
+    """The judge cannot answer the question it was asked."""

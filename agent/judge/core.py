@@ -1,0 +1,254 @@
+"""The deterministic deploy judge: (bundle data up to T, settings) -> Verdict.
+
+The judge is pure: it never reads `expect`, never looks past T, and the same input gives
+the same verdict bit for bit. Tier 3 needs a critical signal that is significantly worse
+than its baseline (Holm across signals, every sample of the short window on its own, or a
+trimmed window), materially worse (effect gates), past its objective, and caused by the
+deploy (canary worse than its baseline cohort; not already present before the deploy).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from agent.bundle.model import Bundle, SignalKind
+from agent.judge.prepared import CountStats, LevelStats, PreparedDeploy, PreparedSignal, prepare
+from agent.judge.settings import JudgeSettings
+from agent.judge.stats import count_excess_pvalue, holm_thresholds, theil_sen
+from agent.judge.verdict import SignalFinding, Verdict
+from agent.judge.windows import WindowTest, aggregate_test, cohort_pvalue, recent_pvalue, short_test
+
+_DEFAULT = JudgeSettings()
+
+
+@dataclass(frozen=True, slots=True)
+class _Analysis:
+    sig: PreparedSignal
+    tests: tuple[tuple[int, WindowTest], ...]  # (sign, test)
+    p_value: float  # Bonferroni over this signal's windows
+    hi: int  # samples of the current track up to the look
+    finding: SignalFinding | None  # set when no test applies (no data, too early, trend)
+
+
+def _fmt(value: float, sig: PreparedSignal) -> str:
+    if sig.counted:
+        return f"{value:.3%}"
+    return f"{value:.4g}"
+
+
+def _analyse(sig: PreparedSignal, prep: PreparedDeploy, at: float, s: JudgeSettings) -> _Analysis:
+    spec = sig.spec
+    track = sig.current
+    hi = int(np.searchsorted(track.t, at, side="right"))
+
+    def bare(status: str, reason: str) -> _Analysis:
+        finding = SignalFinding(
+            spec.name, spec.kind.value, spec.critical, status, 0, reason,  # type: ignore[arg-type]
+            slo=spec.slo, current_samples=hi,
+        )
+        return _Analysis(sig, (), 1.0, hi, finding)
+
+    if sig.base is None:
+        return bare("no_data", "no baseline samples before the deploy")
+    if hi == 0 or at - track.t[hi - 1] > s.stale_steps * prep.step:
+        if at - prep.start <= s.stale_steps * prep.step:
+            return bare("insufficient", "deploy just started: no samples yet")
+        return bare("no_data", "no recent samples (scrape gap or series missing)")
+    late = track.t[max(hi - s.short_samples, 0)] > prep.rollout_end + s.late_after_s
+    k = s.late_short_samples if late else s.short_samples
+    signs = (1, -1) if sig.sign == 0 else (sig.sign,)
+    tests: list[tuple[int, WindowTest]] = []
+    for sign in signs:
+        if hi >= k and track.t[hi - k] >= at - (k + 1.5) * prep.step:
+            short = short_test(sig, track, hi, k, sig.base, sign)
+            if short is not None:
+                tests.append((sign, short))
+        lo = int(np.searchsorted(track.t, at - s.mid_samples * prep.step, side="right"))
+        if hi - lo >= 4:
+            mid = aggregate_test(sig, "mid", track, lo, hi, s.mid_trim, sig.base, sign)
+            if mid is not None:
+                tests.append((sign, mid))
+        lo = int(np.searchsorted(track.t, max(prep.warm_end, at - s.long_s)))
+        if hi - lo >= s.min_long_samples:
+            drop = int((hi - lo) * s.long_trim_fraction)
+            long = aggregate_test(sig, "long", track, lo, hi, drop, sig.base, sign)
+            if long is not None:
+                tests.append((sign, long))
+    if not tests:
+        return bare("insufficient", "too few samples since the deploy")
+    p = min(1.0, len(tests) * min(t.p_value for _, t in tests))
+    return _Analysis(sig, tuple(tests), p, hi, None)
+
+
+def _trend(sig: PreparedSignal, prep: PreparedDeploy, at: float, s: JudgeSettings) -> SignalFinding | None:
+    """Saturation that keeps growing after the warm-up (a leak): tier 2 at most."""
+    spec = sig.spec
+    base = sig.base
+    if spec.kind != SignalKind.SATURATION or sig.sign != 1 or not isinstance(base, LevelStats):
+        return None
+    t, x = sig.current.t, sig.current.x
+    lo = int(np.searchsorted(t, prep.start + s.trend_warmup_s))
+    hi = int(np.searchsorted(t, at, side="right"))
+    lo = max(lo, hi - 80)
+    if hi - lo < 12 or t[hi - 1] - t[lo] < s.trend_min_s:
+        return None
+    slope, low, high = theil_sen(t[lo:hi], x[lo:hi], z=3.29)
+    level = float(np.median(x[max(lo, hi - 4):hi]))
+    scale = abs(base.centre) or 1.0
+    per_hour = slope * 3600 / scale
+    low_per_hour = low * 3600 / scale
+    above = (level - base.centre) / scale
+    if per_hour < s.trend_per_hour:
+        return None
+    tier, status, caused = 1, "trend", True
+    reason = (
+        f"{spec.name} growing {per_hour:+.0%}/h of its baseline level "
+        f"(95% CI low {low_per_hour:+.0%}/h), now {above:+.1%} vs baseline"
+    )
+    if sig.base_slope * 3600 / scale >= 0.5 * per_hour:
+        tier, status, caused = 1, "not_deploy_caused", False
+        reason += "; it was already growing before the deploy"
+    elif low_per_hour >= s.trend_per_hour and above >= s.trend_min_level:
+        tier = 2
+        reason += ": a leak-like trend (pause, not roll back)"
+    return SignalFinding(
+        spec.name, spec.kind.value, spec.critical, status, tier, reason,  # type: ignore[arg-type]
+        window="trend", comparison="trend", baseline=base.centre, current=level,
+        baseline_samples=base.samples, current_samples=hi - lo, effect=above,
+        interval=(low * 3600, high * 3600), slo=spec.slo, deploy_caused=caused,
+    )
+
+
+def _undetectable(sig: PreparedSignal, hi: int, prep: PreparedDeploy, level: float,
+                  s: JudgeSettings) -> bool:
+    """Would a rate right at the SLO still look like the baseline? Then we cannot say healthy."""
+    base = sig.base
+    if not sig.counted or not isinstance(base, CountStats) or sig.current.events is None:
+        return False
+    objective = sig.slo_bad if sig.slo_bad is not None else min(1.0, 5 * base.rate)
+    events = float(sig.current.events[max(0, hi - int(s.long_s // prep.step)):hi].sum())
+    p = count_excess_pvalue(objective * events, events, base.bad, base.events,
+                            base.window_dispersion)
+    return p > level
+
+
+def _decide(a: _Analysis, threshold: float, warn_threshold: float, prep: PreparedDeploy,
+            s: JudgeSettings) -> SignalFinding:
+    sig = a.sig
+    spec = sig.spec
+    n = len(a.tests)
+    best: tuple[int, float, int, WindowTest] | None = None
+    pause_gate = s.pause_effect[spec.kind]
+    warn_gate = s.warn_effect[spec.kind]
+    for sign, test in a.tests:
+        adjusted = n * test.p_value
+        tier = 0
+        if adjusted <= threshold:
+            warm = sig.current.t[test.lo] < prep.warm_end
+            material = test.effect >= pause_gate and test.excess_events >= s.min_excess_events
+            breach = spec.critical and test.past_slo
+            if material and breach:
+                tier = 3
+            elif material and not warm:
+                tier = 2
+            elif test.effect >= warn_gate:
+                tier = 1
+        elif adjusted <= warn_threshold and test.effect >= warn_gate:
+            tier = 1
+        key = (tier, -adjusted)
+        if best is None or key > (best[0], -best[1]):
+            best = (tier, adjusted, sign, test)
+    assert best is not None
+    tier, adjusted, sign, test = best
+    caused: bool | None = None
+    comparison = "history"
+    notes: list[str] = []
+    if tier >= 2:
+        caused = True
+        if sig.control is not None:
+            cp = cohort_pvalue(sig, test, sign)
+            comparison = "cohort"
+            if cp > s.alpha:
+                caused = False
+                notes.append(f"the baseline cohort is as bad (canary vs baseline p={cp:.2g})")
+        if caused and sig.pre_existing:
+            rp, reff = recent_pvalue(sig, test, sign)
+            comparison = "recent"
+            if rp > s.alpha or reff < pause_gate:
+                caused = False
+                notes.append("it was already this bad before the deploy started")
+        if not caused:
+            tier = 1
+    status = {0: "ok", 1: "warn", 2: "regressed", 3: "breach"}[tier]
+    if caused is False:
+        status = "not_deploy_caused"
+    elif tier == 0 and _undetectable(sig, a.hi, prep, threshold / n, s):
+        status = "insufficient"
+        notes.append("too few events since the deploy to see an SLO breach yet")
+    what = f"{spec.name} {_fmt(test.current, sig)} vs baseline {_fmt(test.reference, sig)}"
+    if test.effect != math.inf:
+        what += f" ({test.effect:+.0%})"
+    what += f", {test.window} window of {test.samples} samples, p={adjusted:.2g}"
+    what += f" (threshold {threshold:.2g})"
+    if spec.slo is not None:
+        what += ", past its SLO" if test.past_slo else ", within its SLO"
+    if notes:
+        what += ("; not deploy-caused: " if caused is False else "; ") + "; ".join(notes)
+    return SignalFinding(
+        spec.name, spec.kind.value, spec.critical, status, tier, what,  # type: ignore[arg-type]
+        window=test.window, comparison=comparison,  # type: ignore[arg-type]
+        baseline=test.reference, current=test.current,
+        baseline_samples=sig.base.samples if sig.base else 0, current_samples=test.samples,
+        baseline_events=getattr(sig.base, "events", None), current_events=test.events,
+        effect=None if test.effect == math.inf else test.effect, interval=test.interval,
+        p_value=adjusted, threshold=threshold, slo=spec.slo, past_slo=test.past_slo,
+        deploy_caused=caused,
+    )
+
+
+def judge_prepared(prep: PreparedDeploy, at: float, settings: JudgeSettings = _DEFAULT) -> Verdict:
+    """The verdict at Unix time `at` for a prepared deploy."""
+    if at < prep.start:
+        return Verdict(prep.service, prep.deploy_id, at, 0, "not_started", None,
+                       ("the deploy has not started",))
+    analyses = [_analyse(sig, prep, at, settings) for sig in prep.signals]
+    tested = [a for a in analyses if a.finding is None]
+    m = max(len(tested), 1)
+    thresholds = holm_thresholds([a.p_value for a in tested], settings.alpha)
+    by_id = {id(a): th for a, th in zip(tested, thresholds, strict=True)}
+    findings: list[SignalFinding] = []
+    for a in analyses:
+        if a.finding is not None:
+            finding = a.finding
+        else:
+            finding = _decide(a, by_id[id(a)], settings.warn_alpha / m, prep, settings)
+        trend = _trend(a.sig, prep, at, settings)
+        if trend is not None and trend.tier > finding.tier:
+            finding = trend
+        findings.append(finding)
+    tier = max(f.tier for f in findings)
+    caused: bool | None = None
+    acting = [f for f in findings if f.deploy_caused is not None]
+    if any(f.deploy_caused for f in acting if f.tier >= 2):
+        caused = True
+    elif acting:
+        caused = False
+    insufficient = any(
+        f.critical and f.status in ("insufficient", "no_data") for f in findings
+    )
+    status = "insufficient_evidence" if tier == 0 and insufficient else "judged"
+    reasons = tuple(
+        f.reason for f in sorted(findings, key=lambda f: -f.tier) if f.tier > 0 or (
+            f.critical and f.status in ("insufficient", "no_data"))
+    ) or ("no material change against the baseline",)
+    return Verdict(prep.service, prep.deploy_id, at, tier, status, caused, reasons,
+                   tuple(findings))
+
+
+def judge(bundle: Bundle, at: float, settings: JudgeSettings | None = None) -> Verdict:
+    """Judge `bundle`'s deploy at Unix time `at`, from the samples up to `at` only."""
+    s = settings or _DEFAULT
+    return judge_prepared(prepare(bundle, s), at, s)

@@ -1,0 +1,248 @@
+"""Everything about a deploy the judge can compute once: baselines, aligned counts, cohorts.
+
+Only samples before the deploy start go into baselines, so preparing at any look time
+never reads the future; post-deploy arrays are cut at each look by the caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from agent.bundle.model import Bundle, SignalKind, SignalSpec, SignalUnit
+from agent.bundle.series import FloatArray, Series
+from agent.judge.settings import JudgeSettings
+from agent.judge.stats import (
+    count_excess_pvalue,
+    lag1_autocorrelation,
+    normal_sf,
+    robust_dispersion,
+    robust_location_scale,
+    theil_sen,
+    variance_inflation,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CountStats:
+    """Bad events over all events in a stretch of samples."""
+
+    bad: float
+    events: float
+    samples: int
+    dispersion: float = 1.0  # per-sample overdispersion
+    window_dispersion: float = 1.0  # for sums over several autocorrelated samples
+
+    @property
+    def rate(self) -> float:
+        # A half-event prior keeps a zero-error baseline from claiming a zero rate.
+        return (self.bad + 0.5) / (self.events + 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class LevelStats:
+    """Robust level of a continuous signal over a stretch of samples."""
+
+    centre: float
+    scale: float
+    samples: int
+    inflation: float = 1.0  # variance inflation of a window mean (autocorrelation)
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    """Post-deploy samples of one cohort: times, values (bad fraction for counts), events."""
+
+    t: FloatArray
+    x: FloatArray
+    events: FloatArray | None  # per-sample event counts (counted signals only)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedSignal:
+    spec: SignalSpec
+    counted: bool  # judged on event counts (ratio with `events`)
+    sign: int  # +1 when higher is worse, -1 when lower is worse, 0 for both
+    slo_bad: float | None  # objective in the judged space (bad fraction for counts)
+    base: CountStats | LevelStats | None
+    recent: CountStats | LevelStats | None  # last minutes before the deploy
+    pre_existing: bool  # the recent minutes were already significantly worse
+    base_slope: float  # Theil-Sen slope of the baseline (per second)
+    current: Track  # whole service, or the canary cohort
+    control: Track | None  # the baseline cohort beside a canary
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedDeploy:
+    service: str
+    deploy_id: str
+    start: float
+    step: float
+    warm_end: float  # end of the rollout warm-up
+    rollout_end: float
+    cohorts: bool
+    signals: tuple[PreparedSignal, ...]
+
+
+def _ratio_scale(spec: SignalSpec) -> float:
+    return 0.01 if spec.unit == SignalUnit.PERCENT else 1.0
+
+
+def _align_events(t: FloatArray, events: Series | None, step: float) -> FloatArray:
+    """Events behind each sample: the events signal's rate at the same time x step."""
+    out = np.full(t.shape[0], np.nan)
+    if events is None or len(events) == 0 or t.shape[0] == 0:
+        return out
+    idx = np.clip(np.searchsorted(events.t, t), 0, len(events) - 1)
+    prev = np.clip(idx - 1, 0, len(events) - 1)
+    near = np.where(np.abs(events.t[idx] - t) <= np.abs(events.t[prev] - t), idx, prev)
+    close = np.abs(events.t[near] - t) <= step / 2
+    out[close] = np.maximum(events.v[near][close], 0.0) * step
+    return out
+
+
+def _track(
+    series: Series | None, spec: SignalSpec, counted: bool, events: Series | None, step: float
+) -> Track:
+    if series is None:
+        empty = np.empty(0)
+        return Track(empty, empty, empty if counted else None)
+    if not counted:
+        return Track(series.t, series.v, None)
+    ratio = np.clip(series.v * _ratio_scale(spec), 0.0, 1.0)
+    bad = ratio if spec.bad_direction == "up" else 1.0 - ratio
+    ev = _align_events(series.t, events, step)
+    keep = ~np.isnan(ev)
+    return Track(series.t[keep], bad[keep], ev[keep])
+
+
+def count_stats(track: Track, lo: int, hi: int) -> CountStats | None:
+    if track.events is None or hi - lo < 4:
+        return None
+    ev = track.events[lo:hi]
+    bad = track.x[lo:hi] * ev
+    total_bad, total_ev = float(bad.sum()), float(ev.sum())
+    if total_ev <= 0:
+        return None
+    rate = (total_bad + 0.5) / (total_ev + 1.0)
+    phi, rho = robust_dispersion(bad, ev, rate)
+    return CountStats(
+        total_bad, total_ev, hi - lo, phi, 1.0 + (phi - 1.0) * variance_inflation(rho)
+    )
+
+
+def level_stats(values: FloatArray) -> LevelStats | None:
+    if values.shape[0] < 4:
+        return None
+    centre, scale = robust_location_scale(values)
+    rho = lag1_autocorrelation(values - np.median(values))
+    return LevelStats(centre, scale, int(values.shape[0]), variance_inflation(rho))
+
+
+def _worse_than(recent: CountStats | LevelStats, older: CountStats | LevelStats, sign: int,
+                spec: SignalSpec, settings: JudgeSettings) -> bool:
+    """Was the recent pre-deploy stretch already significantly and materially worse?"""
+    gate = settings.pause_effect[spec.kind]
+    if isinstance(recent, CountStats) and isinstance(older, CountStats):
+        p = count_excess_pvalue(
+            recent.bad, recent.events, older.bad, older.events, older.window_dispersion
+        )
+        return p < settings.alpha and recent.bad / recent.events >= older.rate * (1 + gate)
+    if isinstance(recent, LevelStats) and isinstance(older, LevelStats):
+        signs = (1, -1) if sign == 0 else (sign,)
+        for s in signs:
+            diff = s * (recent.centre - older.centre)
+            se = older.scale * np.sqrt(older.inflation / recent.samples + 1.0 / older.samples)
+            if normal_sf(diff / se) < settings.alpha and diff >= gate * abs(older.centre):
+                return True
+    return False
+
+
+def prepare_signal(
+    bundle: Bundle, spec: SignalSpec, settings: JudgeSettings, start: float, step: float
+) -> PreparedSignal:
+    data = bundle.signals
+    counted = spec.events is not None and spec.is_ratio and spec.bad_direction != "both"
+    sign = {"up": 1, "down": -1, "both": 0}[spec.bad_direction]
+    if counted:
+        sign = 1  # bad fractions only ever go up when things get worse
+    slo_bad = spec.slo
+    if counted and slo_bad is not None:
+        slo_bad *= _ratio_scale(spec)
+        if spec.bad_direction == "down":
+            slo_bad = 1.0 - slo_bad
+
+    def ev(cohort: str) -> Series | None:
+        if spec.events is None:
+            return None
+        return data.series(spec.events, cohort) or data.series(spec.events, "")
+
+    whole = data.series(spec.name, "")
+    canary = data.series(spec.name, "canary")
+    pre_series = whole if whole is not None and len(whole.until(start)) else data.series(
+        spec.name, "baseline"
+    )
+    pre_cohort = "" if pre_series is whole else "baseline"
+    history = _track(pre_series, spec, counted, ev(pre_cohort), step)
+    lo = int(np.searchsorted(history.t, start - settings.baseline_s))
+    cut = int(np.searchsorted(history.t, start - settings.recent_pre_s))
+    hi = int(np.searchsorted(history.t, start))
+
+    def stats(a: int, b: int) -> CountStats | LevelStats | None:
+        if counted:
+            return count_stats(history, a, b)
+        return level_stats(history.x[a:b])
+
+    base, older, recent = stats(lo, hi), stats(lo, cut), stats(cut, hi)
+    pre_existing = (
+        older is not None
+        and recent is not None
+        and older.samples >= 20
+        and _worse_than(recent, older, sign, spec, settings)
+    )
+    if pre_existing:
+        base = older
+    base_slope = 0.0
+    if spec.kind == SignalKind.SATURATION and hi - lo >= 12:
+        base_slope = theil_sen(history.t[lo:hi][::2], history.x[lo:hi][::2])[0]
+
+    if canary is not None:
+        current = _track(canary, spec, counted, ev("canary"), step)
+        control: Track | None = _track(
+            data.series(spec.name, "baseline"), spec, counted, ev("baseline"), step
+        )
+    else:
+        current = _track(whole, spec, counted, ev(""), step)
+        control = None
+    current = _after(current, start)
+    if control is not None:
+        control = _after(control, start)
+    return PreparedSignal(
+        spec, counted, sign, slo_bad, base, recent if pre_existing else None, pre_existing,
+        base_slope, current, control,
+    )
+
+
+def _after(track: Track, start: float) -> Track:
+    i = int(np.searchsorted(track.t, start))
+    return Track(track.t[i:], track.x[i:], None if track.events is None else track.events[i:])
+
+
+def prepare(bundle: Bundle, settings: JudgeSettings) -> PreparedDeploy:
+    m = bundle.manifest
+    start = m.deploy.started_at.timestamp()
+    step = m.step_seconds
+    finished = m.deploy.finished_at.timestamp() if m.deploy.finished_at else None
+    rollout = (finished - start) if finished is not None else 0.0
+    warm = min(max(settings.warmup_s, rollout + 30.0), max(settings.warmup_max_s, settings.warmup_s))
+    return PreparedDeploy(
+        service=m.service,
+        deploy_id=m.deploy.id,
+        start=start,
+        step=step,
+        warm_end=start + warm,
+        rollout_end=start + max(rollout, settings.warmup_s),
+        cohorts=bundle.signals.has_cohorts,
+        signals=tuple(prepare_signal(bundle, s, settings, start, step) for s in m.signals),
+    )

@@ -1,0 +1,154 @@
+"""Window tests at one look: how much worse is the current stretch than its reference?"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from agent.judge.prepared import CountStats, LevelStats, PreparedSignal, Track
+from agent.judge.stats import count_excess_pvalue, normal_sf, rate_interval
+
+
+@dataclass(frozen=True, slots=True)
+class WindowTest:
+    """One current window compared with one reference, in the bad direction."""
+
+    window: str  # short | mid | long
+    lo: int  # slice of the current track
+    hi: int
+    p_value: float
+    current: float  # estimate in the judged space (bad fraction, or the raw value)
+    reference: float
+    effect: float  # relative change in the bad direction
+    past_slo: bool
+    excess_events: float  # bad events beyond what the reference rate expects (counts only)
+    events: float | None
+    interval: tuple[float, float] | None
+    samples: int
+
+
+def _relative(current: float, reference: float, sign: int) -> float:
+    if reference == 0:
+        return math.inf if sign * current > 0 else 0.0
+    return sign * (current - reference) / abs(reference)
+
+
+def _past(value: float, slo: float | None, sign: int) -> bool:
+    if slo is None:
+        return False
+    return value > slo if sign > 0 else value < slo
+
+
+def _keep_mask(values: np.ndarray, drop: int, sign: int) -> np.ndarray:
+    """Mask dropping the `drop` worst samples (bursts), so one blip cannot carry a window."""
+    keep = np.ones(values.shape[0], dtype=bool)
+    if drop > 0 and values.shape[0] > drop:
+        worst = np.argsort(sign * values, kind="stable")[-drop:]
+        keep[worst] = False
+    return keep
+
+
+def short_test(sig: PreparedSignal, track: Track, hi: int, k: int,
+               ref: CountStats | LevelStats, sign: int) -> WindowTest | None:
+    """Each of the last k samples on its own must be worse: persistence without a lag."""
+    lo = hi - k
+    if lo < 0:
+        return None
+    x = track.x[lo:hi]
+    if isinstance(ref, CountStats):
+        assert track.events is not None
+        ev = track.events[lo:hi]
+        rate = ref.rate
+        p = max(
+            count_excess_pvalue(float(x[i] * ev[i]), float(ev[i]), ref.bad, ref.events,
+                                ref.dispersion)
+            for i in range(k)
+        )
+        least = float(x.min())
+        excess = float(min(x[i] * ev[i] - ev[i] * rate for i in range(k)))
+        return WindowTest("short", lo, hi, p, least, rate, _relative(least, rate, 1),
+                          _past(least, sig.slo_bad, 1), excess, float(ev.sum()),
+                          rate_interval(float((x * ev).sum()), float(ev.sum()), ref.dispersion), k)
+    least = float(x.min()) if sign > 0 else float(x.max())
+    z = sign * (least - ref.centre) / ref.scale
+    return WindowTest("short", lo, hi, normal_sf(z), least, ref.centre,
+                      _relative(least, ref.centre, sign), _past(least, sig.slo_bad, sign),
+                      math.inf, None, (least - 1.96 * ref.scale, least + 1.96 * ref.scale), k)
+
+
+def aggregate_test(sig: PreparedSignal, name: str, track: Track, lo: int, hi: int, drop: int,
+                   ref: CountStats | LevelStats, sign: int) -> WindowTest | None:
+    """A trimmed window (its worst samples dropped) against the reference."""
+    x = track.x[lo:hi]
+    keep = _keep_mask(x, drop, sign if not sig.counted else 1)
+    n = int(keep.sum())
+    if n < 2:
+        return None
+    if isinstance(ref, CountStats):
+        assert track.events is not None
+        ev = track.events[lo:hi][keep]
+        events = float(ev.sum())
+        bad = float((x[keep] * ev).sum())
+        if events <= 0:
+            return None
+        cur = bad / events
+        disp = ref.window_dispersion if n > 1 else ref.dispersion
+        p = count_excess_pvalue(bad, events, ref.bad, ref.events, disp)
+        return WindowTest(name, lo, hi, p, cur, ref.rate, _relative(cur, ref.rate, 1),
+                          _past(cur, sig.slo_bad, 1), bad - events * ref.rate, events,
+                          rate_interval(bad, events, disp), n)
+    cur = float(x[keep].mean())
+    se = ref.scale * math.sqrt(ref.inflation / n + ref.inflation / max(ref.samples, 1))
+    z = sign * (cur - ref.centre) / se
+    return WindowTest(name, lo, hi, normal_sf(z), cur, ref.centre,
+                      _relative(cur, ref.centre, sign), _past(cur, sig.slo_bad, sign),
+                      math.inf, None, (cur - 1.96 * se, cur + 1.96 * se), n)
+
+
+def cohort_pvalue(sig: PreparedSignal, test: WindowTest, sign: int) -> float:
+    """Is the canary worse than the baseline cohort over the same stretch of time?"""
+    control = sig.control
+    if control is None or control.t.shape[0] == 0:
+        return 1.0
+    t0, t1 = sig.current.t[test.lo], sig.current.t[test.hi - 1]
+    a = int(np.searchsorted(control.t, t0 - 1e-6))
+    b = int(np.searchsorted(control.t, t1 + 1e-6))
+    if b - a < 1:
+        return 1.0
+    ref = sig.base
+    cx = control.x[a:b]
+    if sig.counted and isinstance(ref, CountStats):
+        assert control.events is not None and sig.current.events is not None
+        cev = control.events[a:b]
+        ev = sig.current.events[test.lo:test.hi]
+        bad = float((sig.current.x[test.lo:test.hi] * ev).sum())
+        return count_excess_pvalue(bad, float(ev.sum()), float((cx * cev).sum()),
+                                   float(cev.sum()), ref.window_dispersion)
+    if not isinstance(ref, LevelStats):
+        return 1.0
+    cur = sig.current.x[test.lo:test.hi]
+    infl = 1.0 if test.window == "short" else ref.inflation
+    se = ref.scale * math.sqrt(infl / cur.shape[0] + infl / cx.shape[0])
+    if test.window == "short":
+        diff = float((sign * cur).min()) - float((sign * cx).max())
+        se = ref.scale * math.sqrt(2.0)
+    else:
+        diff = sign * (float(cur.mean()) - float(cx.mean()))
+    return normal_sf(diff / se)
+
+
+def recent_pvalue(sig: PreparedSignal, test: WindowTest, sign: int) -> tuple[float, float]:
+    """(p, effect) of the current window against the minutes right before the deploy."""
+    ref = sig.recent
+    if ref is None:
+        return 0.0, math.inf
+    if isinstance(ref, CountStats):
+        events = test.events or 0.0
+        bad = test.current * events
+        return (count_excess_pvalue(bad, events, ref.bad, ref.events, ref.window_dispersion),
+                _relative(test.current, ref.rate, 1))
+    se = ref.scale * math.sqrt(ref.inflation / test.samples + ref.inflation / ref.samples)
+    return (normal_sf(sign * (test.current - ref.centre) / se),
+            _relative(test.current, ref.centre, sign))
