@@ -53,6 +53,8 @@ def _analyse(sig: PreparedSignal, prep: PreparedDeploy, at: float, s: JudgeSetti
 
     if sig.base is None:
         return bare("no_data", "no baseline samples before the deploy")
+    if sig.control is not None and sig.extensive:
+        return bare("ok", "a cohort's share of an extensive signal is not compared with history")
     if hi == 0 or at - track.t[hi - 1] > s.stale_steps * prep.step:
         if at - prep.start <= s.stale_steps * prep.step:
             return bare("insufficient", "deploy just started: no samples yet")
@@ -169,11 +171,13 @@ def _decide(a: _Analysis, threshold: float, warn_threshold: float, prep: Prepare
     if tier >= 2:
         caused = True
         if sig.control is not None:
-            cp = cohort_pvalue(sig, test, sign)
+            cp, ceff = cohort_pvalue(sig, test, sign)
             comparison = "cohort"
-            if cp > s.alpha:
+            if cp > s.alpha or ceff < pause_gate:
                 caused = False
-                notes.append(f"the baseline cohort is as bad (canary vs baseline p={cp:.2g})")
+                notes.append(
+                    f"the baseline cohort is as bad (canary {ceff:+.0%} vs baseline, p={cp:.2g})"
+                )
         if caused and sig.pre_existing:
             rp, reff = recent_pvalue(sig, test, sign)
             comparison = "recent"
@@ -226,7 +230,7 @@ def judge_prepared(prep: PreparedDeploy, at: float, settings: JudgeSettings = _D
         else:
             finding = _decide(a, by_id[id(a)], settings.warn_alpha / m, prep, settings)
         trend = _trend(a.sig, prep, at, settings)
-        if trend is not None and trend.tier > finding.tier:
+        if trend is not None and trend.tier >= max(finding.tier, 1):
             finding = trend
         findings.append(finding)
     tier = max(f.tier for f in findings)

@@ -72,6 +72,11 @@ class PreparedSignal:
     current: Track  # whole service, or the canary cohort
     control: Track | None  # the baseline cohort beside a canary
 
+    @property
+    def extensive(self) -> bool:
+        """Totals (req/s, counts) scale with a cohort's share of traffic; ratios do not."""
+        return self.spec.unit in (SignalUnit.PER_SECOND, SignalUnit.COUNT)
+
 
 @dataclass(frozen=True, slots=True)
 class PreparedDeploy:

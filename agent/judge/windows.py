@@ -107,16 +107,16 @@ def aggregate_test(sig: PreparedSignal, name: str, track: Track, lo: int, hi: in
                       math.inf, None, (cur - 1.96 * se, cur + 1.96 * se), n)
 
 
-def cohort_pvalue(sig: PreparedSignal, test: WindowTest, sign: int) -> float:
-    """Is the canary worse than the baseline cohort over the same stretch of time?"""
+def cohort_pvalue(sig: PreparedSignal, test: WindowTest, sign: int) -> tuple[float, float]:
+    """(p, effect): is the canary worse than the baseline cohort over the same stretch of time?"""
     control = sig.control
     if control is None or control.t.shape[0] == 0:
-        return 1.0
+        return 1.0, 0.0
     t0, t1 = sig.current.t[test.lo], sig.current.t[test.hi - 1]
     a = int(np.searchsorted(control.t, t0 - 1e-6))
     b = int(np.searchsorted(control.t, t1 + 1e-6))
     if b - a < 1:
-        return 1.0
+        return 1.0, 0.0
     ref = sig.base
     cx = control.x[a:b]
     if sig.counted and isinstance(ref, CountStats):
@@ -124,10 +124,13 @@ def cohort_pvalue(sig: PreparedSignal, test: WindowTest, sign: int) -> float:
         cev = control.events[a:b]
         ev = sig.current.events[test.lo:test.hi]
         bad = float((sig.current.x[test.lo:test.hi] * ev).sum())
-        return count_excess_pvalue(bad, float(ev.sum()), float((cx * cev).sum()),
-                                   float(cev.sum()), ref.window_dispersion)
+        control_bad, control_events = float((cx * cev).sum()), float(cev.sum())
+        p = count_excess_pvalue(bad, float(ev.sum()), control_bad, control_events,
+                                ref.window_dispersion)
+        control_rate = (control_bad + 0.5) / (control_events + 1.0)
+        return p, _relative(bad / max(float(ev.sum()), 1e-12), control_rate, 1)
     if not isinstance(ref, LevelStats):
-        return 1.0
+        return 1.0, 0.0
     cur = sig.current.x[test.lo:test.hi]
     infl = 1.0 if test.window == "short" else ref.inflation
     se = ref.scale * math.sqrt(infl / cur.shape[0] + infl / cx.shape[0])
@@ -136,7 +139,8 @@ def cohort_pvalue(sig: PreparedSignal, test: WindowTest, sign: int) -> float:
         se = ref.scale * math.sqrt(2.0)
     else:
         diff = sign * (float(cur.mean()) - float(cx.mean()))
-    return normal_sf(diff / se)
+    level = abs(float(cx.mean())) or 1.0
+    return normal_sf(diff / se), diff / level
 
 
 def recent_pvalue(sig: PreparedSignal, test: WindowTest, sign: int) -> tuple[float, float]:
