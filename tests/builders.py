@@ -47,12 +47,24 @@ def manifest(
     )
 
 
-ERRORS = {"name": "error_ratio", "kind": "errors", "unit": "ratio", "bad_direction": "up",
-          "slo": 0.01, "critical": True, "events": "request_rate"}
-TRAFFIC = {"name": "request_rate", "kind": "traffic", "unit": "per_second",
-           "bad_direction": "down"}
-LATENCY = {"name": "latency_p95", "kind": "latency", "unit": "seconds", "bad_direction": "up",
-           "slo": 0.5, "critical": True}
+ERRORS = {
+    "name": "error_ratio",
+    "kind": "errors",
+    "unit": "ratio",
+    "bad_direction": "up",
+    "slo": 0.01,
+    "critical": True,
+    "events": "request_rate",
+}
+TRAFFIC = {"name": "request_rate", "kind": "traffic", "unit": "per_second", "bad_direction": "down"}
+LATENCY = {
+    "name": "latency_p95",
+    "kind": "latency",
+    "unit": "seconds",
+    "bad_direction": "up",
+    "slo": 0.5,
+    "critical": True,
+}
 MEMORY = {"name": "memory_bytes", "kind": "saturation", "unit": "bytes", "bad_direction": "up"}
 
 
@@ -66,8 +78,10 @@ def bundle(
     series: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
 ) -> Bundle:
     data = SignalData(
-        {name: {c: Series(t.astype(float), v.astype(float)) for c, (t, v) in cs.items()}
-         for name, cs in series.items()}
+        {
+            name: {c: Series(t.astype(float), v.astype(float)) for c, (t, v) in cs.items()}
+            for name, cs in series.items()
+        }
     )
     return Bundle(manifest=m, signals=data)
 
@@ -101,5 +115,6 @@ def service(
         lat = lat * latency_fn(t, rel)
     values = {"request_rate": n / STEP, "error_ratio": ratio, "latency_p95": lat}
     m = manifest(list(signals), watch_min=after_min)
-    return bundle(m, {s["name"]: {"": (t, values[s["name"]])} for s in signals
-                      if s["name"] in values})
+    return bundle(
+        m, {s["name"]: {"": (t, values[s["name"]])} for s in signals if s["name"] in values}
+    )

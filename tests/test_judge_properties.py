@@ -106,5 +106,8 @@ def test_uniformly_higher_memory_never_lowers_the_tier(seed: int, d: float, offs
 def test_signals_used_in_properties_are_the_builders() -> None:
     # Guards the property tests above against silently testing nothing.
     b = service()
-    assert {s.name for s in b.manifest.signals} == {TRAFFIC["name"], ERRORS["name"],
-                                                     LATENCY["name"]}
+    assert {s.name for s in b.manifest.signals} == {
+        TRAFFIC["name"],
+        ERRORS["name"],
+        LATENCY["name"],
+    }

@@ -49,8 +49,10 @@ def test_counts_matter_same_ratio_different_evidence() -> None:
     assert t_weak - t_strong >= 2 * STEP
     probe = T0 + 60 + 2 * STEP
     v_strong, v_weak = judge(strong, probe), judge(weak, probe)
-    p = {v: next(f.p_value for f in v.findings if f.signal == "error_ratio")
-         for v in (v_strong, v_weak)}
+    p = {
+        v: next(f.p_value for f in v.findings if f.signal == "error_ratio")
+        for v in (v_strong, v_weak)
+    }
     assert p[v_strong] < p[v_weak]
 
 
@@ -76,8 +78,9 @@ def test_latency_step_past_slo_rolls_back() -> None:
 
 
 def test_warmup_blip_within_slo_does_not_pause() -> None:
-    b = service(latency_fn=lambda t, r: np.where(r >= 0, 1 + 0.8 * np.exp(-np.maximum(r, 0) / 30),
-                                                 1.0))
+    b = service(
+        latency_fn=lambda t, r: np.where(r >= 0, 1 + 0.8 * np.exp(-np.maximum(r, 0) / 30), 1.0)
+    )
     assert replay(b, VigilJudge()).max_tier <= 1
 
 
@@ -107,8 +110,10 @@ def test_scrape_gap_at_the_end_is_no_data_not_healthy() -> None:
     b = service()
     t = grid()
     keep = t < T0 + 300
-    cut = {name: {c: (s.t[keep[: len(s.t)]], s.v[keep[: len(s.t)]]) for c, s in cs.items()}
-           for name, cs in b.signals.items()}
+    cut = {
+        name: {c: (s.t[keep[: len(s.t)]], s.v[keep[: len(s.t)]]) for c, s in cs.items()}
+        for name, cs in b.signals.items()
+    }
     gap = bundle(b.manifest, cut)
     v = judge(gap, T0 + 600)
     assert v.status == "insufficient_evidence"
@@ -134,7 +139,8 @@ def _canary(canary_error: float, baseline_error: float, seed: int = 0):  # type:
     t = grid()
     pre, post = t[t < T0], t[t >= T0]
     series: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {
-        "request_rate": {}, "error_ratio": {}
+        "request_rate": {},
+        "error_ratio": {},
     }
     n = rng.poisson(200 * STEP, pre.shape)
     series["request_rate"][""] = (pre, n / STEP)
@@ -204,8 +210,18 @@ def test_verdict_json_carries_the_numbers() -> None:
     data = judge(b, T0 + 300).to_json()
     assert data["tier"] == 3 and data["tier_name"] == "roll back"
     f = next(f for f in data["findings"] if f["signal"] == "error_ratio")
-    for key in ("baseline", "current", "baseline_events", "current_events", "effect", "interval",
-                "p_value", "threshold", "slo", "reason"):
+    for key in (
+        "baseline",
+        "current",
+        "baseline_events",
+        "current_events",
+        "effect",
+        "interval",
+        "p_value",
+        "threshold",
+        "slo",
+        "reason",
+    ):
         assert f[key] is not None, key
 
 
@@ -213,6 +229,7 @@ def test_verdict_json_carries_the_numbers() -> None:
 def test_never_reads_expect(seed: int) -> None:
     b = service(seed=seed, error_fn=lambda t, r: np.where(r >= 100, 0.05, 0.002))
     with_expect = b.manifest.model_copy(update={"expect": {"tier": 0}})
-    other = bundle(with_expect, {n: {c: (s.t, s.v) for c, s in cs.items()}
-                                 for n, cs in b.signals.items()})
+    other = bundle(
+        with_expect, {n: {c: (s.t, s.v) for c, s in cs.items()} for n, cs in b.signals.items()}
+    )
     assert judge(b, T0 + 300) == judge(other, T0 + 300)

@@ -17,11 +17,12 @@ import numpy as np
 from agent.bundle.model import Bundle, SignalKind
 from agent.judge.prepared import CountStats, LevelStats, PreparedDeploy, PreparedSignal, prepare
 from agent.judge.settings import JudgeSettings
-from agent.judge.stats import count_excess_pvalue, holm_thresholds, theil_sen
-from agent.judge.verdict import SignalFinding, Verdict
+from agent.judge.stats import count_excess_pvalue, holm_thresholds, median, theil_sen
+from agent.judge.verdict import Comparison, FindingStatus, SignalFinding, Verdict, VerdictStatus
 from agent.judge.windows import WindowTest, aggregate_test, cohort_pvalue, recent_pvalue, short_test
 
 _DEFAULT = JudgeSettings()
+_STATUS: dict[int, FindingStatus] = {0: "ok", 1: "warn", 2: "regressed", 3: "breach"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +45,16 @@ def _analyse(sig: PreparedSignal, prep: PreparedDeploy, at: float, s: JudgeSetti
     track = sig.current
     hi = int(np.searchsorted(track.t, at, side="right"))
 
-    def bare(status: str, reason: str) -> _Analysis:
+    def bare(status: FindingStatus, reason: str) -> _Analysis:
         finding = SignalFinding(
-            spec.name, spec.kind.value, spec.critical, status, 0, reason,  # type: ignore[arg-type]
-            slo=spec.slo, current_samples=hi,
+            spec.name,
+            spec.kind.value,
+            spec.critical,
+            status,
+            0,
+            reason,
+            slo=spec.slo,
+            current_samples=hi,
         )
         return _Analysis(sig, (), 1.0, hi, finding)
 
@@ -85,7 +92,9 @@ def _analyse(sig: PreparedSignal, prep: PreparedDeploy, at: float, s: JudgeSetti
     return _Analysis(sig, tuple(tests), p, hi, None)
 
 
-def _trend(sig: PreparedSignal, prep: PreparedDeploy, at: float, s: JudgeSettings) -> SignalFinding | None:
+def _trend(
+    sig: PreparedSignal, prep: PreparedDeploy, at: float, s: JudgeSettings
+) -> SignalFinding | None:
     """Saturation that keeps growing after the warm-up (a leak): tier 2 at most."""
     spec = sig.spec
     base = sig.base
@@ -98,14 +107,15 @@ def _trend(sig: PreparedSignal, prep: PreparedDeploy, at: float, s: JudgeSetting
     if hi - lo < 12 or t[hi - 1] - t[lo] < s.trend_min_s:
         return None
     slope, low, high = theil_sen(t[lo:hi], x[lo:hi], z=3.29)
-    level = float(np.median(x[max(lo, hi - 4):hi]))
+    level = median(x[max(lo, hi - 4) : hi])
     scale = abs(base.centre) or 1.0
     per_hour = slope * 3600 / scale
     low_per_hour = low * 3600 / scale
     above = (level - base.centre) / scale
     if per_hour < s.trend_per_hour:
         return None
-    tier, status, caused = 1, "trend", True
+    tier, caused = 1, True
+    status: FindingStatus = "trend"
     reason = (
         f"{spec.name} growing {per_hour:+.0%}/h of its baseline level "
         f"(95% CI low {low_per_hour:+.0%}/h), now {above:+.1%} vs baseline"
@@ -117,28 +127,43 @@ def _trend(sig: PreparedSignal, prep: PreparedDeploy, at: float, s: JudgeSetting
         tier = 2
         reason += ": a leak-like trend (pause, not roll back)"
     return SignalFinding(
-        spec.name, spec.kind.value, spec.critical, status, tier, reason,  # type: ignore[arg-type]
-        window="trend", comparison="trend", baseline=base.centre, current=level,
-        baseline_samples=base.samples, current_samples=hi - lo, effect=above,
-        interval=(low * 3600, high * 3600), slo=spec.slo, deploy_caused=caused,
+        spec.name,
+        spec.kind.value,
+        spec.critical,
+        status,
+        tier,
+        reason,
+        window="trend",
+        comparison="trend",
+        baseline=base.centre,
+        current=level,
+        baseline_samples=base.samples,
+        current_samples=hi - lo,
+        effect=above,
+        interval=(low * 3600, high * 3600),
+        slo=spec.slo,
+        deploy_caused=caused,
     )
 
 
-def _undetectable(sig: PreparedSignal, hi: int, prep: PreparedDeploy, level: float,
-                  s: JudgeSettings) -> bool:
+def _undetectable(
+    sig: PreparedSignal, hi: int, prep: PreparedDeploy, level: float, s: JudgeSettings
+) -> bool:
     """Would a rate right at the SLO still look like the baseline? Then we cannot say healthy."""
     base = sig.base
     if not sig.counted or not isinstance(base, CountStats) or sig.current.events is None:
         return False
     objective = sig.slo_bad if sig.slo_bad is not None else min(1.0, 5 * base.rate)
-    events = float(sig.current.events[max(0, hi - int(s.long_s // prep.step)):hi].sum())
-    p = count_excess_pvalue(objective * events, events, base.bad, base.events,
-                            base.window_dispersion)
+    events = float(sig.current.events[max(0, hi - int(s.long_s // prep.step)) : hi].sum())
+    p = count_excess_pvalue(
+        objective * events, events, base.bad, base.events, base.window_dispersion
+    )
     return p > level
 
 
-def _decide(a: _Analysis, threshold: float, warn_threshold: float, prep: PreparedDeploy,
-            s: JudgeSettings) -> SignalFinding:
+def _decide(
+    a: _Analysis, threshold: float, warn_threshold: float, prep: PreparedDeploy, s: JudgeSettings
+) -> SignalFinding:
     sig = a.sig
     spec = sig.spec
     n = len(a.tests)
@@ -166,7 +191,7 @@ def _decide(a: _Analysis, threshold: float, warn_threshold: float, prep: Prepare
     assert best is not None
     tier, adjusted, sign, test = best
     caused: bool | None = None
-    comparison = "history"
+    comparison: Comparison = "history"
     notes: list[str] = []
     if tier >= 2:
         caused = True
@@ -186,7 +211,7 @@ def _decide(a: _Analysis, threshold: float, warn_threshold: float, prep: Prepare
                 notes.append("it was already this bad before the deploy started")
         if not caused:
             tier = 1
-    status = {0: "ok", 1: "warn", 2: "regressed", 3: "breach"}[tier]
+    status: FindingStatus = _STATUS[tier]
     if caused is False:
         status = "not_deploy_caused"
     elif tier == 0 and _undetectable(sig, a.hi, prep, threshold / n, s):
@@ -202,13 +227,26 @@ def _decide(a: _Analysis, threshold: float, warn_threshold: float, prep: Prepare
     if notes:
         what += ("; not deploy-caused: " if caused is False else "; ") + "; ".join(notes)
     return SignalFinding(
-        spec.name, spec.kind.value, spec.critical, status, tier, what,  # type: ignore[arg-type]
-        window=test.window, comparison=comparison,  # type: ignore[arg-type]
-        baseline=test.reference, current=test.current,
-        baseline_samples=sig.base.samples if sig.base else 0, current_samples=test.samples,
-        baseline_events=getattr(sig.base, "events", None), current_events=test.events,
-        effect=None if test.effect == math.inf else test.effect, interval=test.interval,
-        p_value=adjusted, threshold=threshold, slo=spec.slo, past_slo=test.past_slo,
+        spec.name,
+        spec.kind.value,
+        spec.critical,
+        status,
+        tier,
+        what,
+        window=test.window,
+        comparison=comparison,
+        baseline=test.reference,
+        current=test.current,
+        baseline_samples=sig.base.samples if sig.base else 0,
+        current_samples=test.samples,
+        baseline_events=getattr(sig.base, "events", None),
+        current_events=test.events,
+        effect=None if test.effect == math.inf else test.effect,
+        interval=test.interval,
+        p_value=adjusted,
+        threshold=threshold,
+        slo=spec.slo,
+        past_slo=test.past_slo,
         deploy_caused=caused,
     )
 
@@ -216,8 +254,15 @@ def _decide(a: _Analysis, threshold: float, warn_threshold: float, prep: Prepare
 def judge_prepared(prep: PreparedDeploy, at: float, settings: JudgeSettings = _DEFAULT) -> Verdict:
     """The verdict at Unix time `at` for a prepared deploy."""
     if at < prep.start:
-        return Verdict(prep.service, prep.deploy_id, at, 0, "not_started", None,
-                       ("the deploy has not started",))
+        return Verdict(
+            prep.service,
+            prep.deploy_id,
+            at,
+            0,
+            "not_started",
+            None,
+            ("the deploy has not started",),
+        )
     analyses = [_analyse(sig, prep, at, settings) for sig in prep.signals]
     tested = [a for a in analyses if a.finding is None]
     m = max(len(tested), 1)
@@ -240,16 +285,14 @@ def judge_prepared(prep: PreparedDeploy, at: float, settings: JudgeSettings = _D
         caused = True
     elif acting:
         caused = False
-    insufficient = any(
-        f.critical and f.status in ("insufficient", "no_data") for f in findings
-    )
-    status = "insufficient_evidence" if tier == 0 and insufficient else "judged"
+    insufficient = any(f.critical and f.status in ("insufficient", "no_data") for f in findings)
+    status: VerdictStatus = "insufficient_evidence" if tier == 0 and insufficient else "judged"
     reasons = tuple(
-        f.reason for f in sorted(findings, key=lambda f: -f.tier) if f.tier > 0 or (
-            f.critical and f.status in ("insufficient", "no_data"))
+        f.reason
+        for f in sorted(findings, key=lambda f: -f.tier)
+        if f.tier > 0 or (f.critical and f.status in ("insufficient", "no_data"))
     ) or ("no material change against the baseline",)
-    return Verdict(prep.service, prep.deploy_id, at, tier, status, caused, reasons,
-                   tuple(findings))
+    return Verdict(prep.service, prep.deploy_id, at, tier, status, caused, reasons, tuple(findings))
 
 
 def judge(bundle: Bundle, at: float, settings: JudgeSettings | None = None) -> Verdict:

@@ -141,12 +141,17 @@ def level_stats(values: FloatArray) -> LevelStats | None:
     if values.shape[0] < 4:
         return None
     centre, scale = robust_location_scale(values)
-    rho = lag1_autocorrelation(values - np.median(values))
+    rho = lag1_autocorrelation(values)
     return LevelStats(centre, scale, int(values.shape[0]), variance_inflation(rho))
 
 
-def _worse_than(recent: CountStats | LevelStats, older: CountStats | LevelStats, sign: int,
-                spec: SignalSpec, settings: JudgeSettings) -> bool:
+def _worse_than(
+    recent: CountStats | LevelStats,
+    older: CountStats | LevelStats,
+    sign: int,
+    spec: SignalSpec,
+    settings: JudgeSettings,
+) -> bool:
     """Was the recent pre-deploy stretch already significantly and materially worse?"""
     gate = settings.pause_effect[spec.kind]
     if isinstance(recent, CountStats) and isinstance(older, CountStats):
@@ -185,8 +190,10 @@ def prepare_signal(
 
     whole = data.series(spec.name, "")
     canary = data.series(spec.name, "canary")
-    pre_series = whole if whole is not None and len(whole.until(start)) else data.series(
-        spec.name, "baseline"
+    pre_series = (
+        whole
+        if whole is not None and len(whole.until(start))
+        else data.series(spec.name, "baseline")
     )
     pre_cohort = "" if pre_series is whole else "baseline"
     history = _track(pre_series, spec, counted, ev(pre_cohort), step)
@@ -224,8 +231,16 @@ def prepare_signal(
     if control is not None:
         control = _after(control, start)
     return PreparedSignal(
-        spec, counted, sign, slo_bad, base, recent if pre_existing else None, pre_existing,
-        base_slope, current, control,
+        spec,
+        counted,
+        sign,
+        slo_bad,
+        base,
+        recent if pre_existing else None,
+        pre_existing,
+        base_slope,
+        current,
+        control,
     )
 
 
@@ -240,7 +255,9 @@ def prepare(bundle: Bundle, settings: JudgeSettings) -> PreparedDeploy:
     step = m.step_seconds
     finished = m.deploy.finished_at.timestamp() if m.deploy.finished_at else None
     rollout = (finished - start) if finished is not None else 0.0
-    warm = min(max(settings.warmup_s, rollout + 30.0), max(settings.warmup_max_s, settings.warmup_s))
+    warm = min(
+        max(settings.warmup_s, rollout + 30.0), max(settings.warmup_max_s, settings.warmup_s)
+    )
     return PreparedDeploy(
         service=m.service,
         deploy_id=m.deploy.id,

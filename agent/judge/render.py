@@ -33,8 +33,18 @@ def render_verdict(console: Console, verdict: Verdict) -> None:
     for reason in verdict.reasons:
         console.print(f"  • {reason}", highlight=False)
     table = Table(show_lines=False, header_style="bold")
-    for column in ("signal", "tier", "status", "window", "baseline", "current", "effect",
-                   "p", "threshold", "SLO"):
+    for column in (
+        "signal",
+        "tier",
+        "status",
+        "window",
+        "baseline",
+        "current",
+        "effect",
+        "p",
+        "threshold",
+        "SLO",
+    ):
         table.add_column(column)
     for f in verdict.findings:
         table.add_row(
@@ -56,5 +66,6 @@ def render_verdict(console: Console, verdict: Verdict) -> None:
 def render_replay_row(console: Console, result: ReplayResult) -> None:
     style = _TIER_STYLE[result.max_tier]
     firsts = "  ".join(f"t{tier}={_clock(at)}" for tier, at in sorted(result.first_at.items()))
-    console.print(f"[{style}]max tier {result.max_tier}[/] {result.bundle}  {firsts}",
-                  highlight=False)
+    console.print(
+        f"[{style}]max tier {result.max_tier}[/] {result.bundle}  {firsts}", highlight=False
+    )

@@ -34,9 +34,7 @@ class ReplayResult:
             "bundle": self.bundle,
             "max_tier": self.max_tier,
             "first_at": {
-                str(tier): None
-                if at is None
-                else format_time(datetime.fromtimestamp(at, tz=UTC))
+                str(tier): None if at is None else format_time(datetime.fromtimestamp(at, tz=UTC))
                 for tier, at in sorted(self.first_at.items())
             },
         }

@@ -14,7 +14,9 @@ class JudgeSettings(BaseModel):
 
     baseline_s: float = Field(1800, gt=0, description="history before the deploy used as baseline")
     recent_pre_s: float = Field(
-        300, gt=0, description="last minutes before the deploy, checked for a pre-existing regression"
+        300,
+        gt=0,
+        description="last minutes before the deploy, checked for a pre-existing regression",
     )
     warmup_s: float = Field(120, ge=0, description="rollout warm-up: no pause on in-SLO anomalies")
     warmup_max_s: float = Field(360, ge=0, description="warm-up never lasts longer than this")
@@ -32,7 +34,9 @@ class JudgeSettings(BaseModel):
     long_s: float = Field(600, gt=0, description="longest current window")
     long_trim_fraction: float = Field(0.15, ge=0, lt=0.5)
     min_long_samples: int = Field(8, ge=3)
-    stale_steps: float = Field(4, gt=0, description="no sample for this many steps = no recent data")
+    stale_steps: float = Field(
+        4, gt=0, description="no sample for this many steps = no recent data"
+    )
     min_excess_events: float = Field(
         4, ge=0, description="never act on fewer excess bad events than this"
     )

@@ -12,6 +12,7 @@ FindingStatus = Literal[
     "ok", "warn", "regressed", "breach", "trend", "not_deploy_caused", "insufficient", "no_data"
 ]
 Comparison = Literal["history", "cohort", "recent", "trend", "none"]
+VerdictStatus = Literal["judged", "insufficient_evidence", "not_started"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,7 @@ class Verdict:
     deploy_id: str
     at: float
     tier: int
-    status: Literal["judged", "insufficient_evidence", "not_started"]
+    status: VerdictStatus
     deploy_caused: bool | None
     reasons: tuple[str, ...]
     findings: tuple[SignalFinding, ...] = field(default_factory=tuple)

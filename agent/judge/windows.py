@@ -50,8 +50,9 @@ def _keep_mask(values: np.ndarray, drop: int, sign: int) -> np.ndarray:
     return keep
 
 
-def short_test(sig: PreparedSignal, track: Track, hi: int, k: int,
-               ref: CountStats | LevelStats, sign: int) -> WindowTest | None:
+def short_test(
+    sig: PreparedSignal, track: Track, hi: int, k: int, ref: CountStats | LevelStats, sign: int
+) -> WindowTest | None:
     """Each of the last k samples on its own must be worse: persistence without a lag."""
     lo = hi - k
     if lo < 0:
@@ -62,24 +63,55 @@ def short_test(sig: PreparedSignal, track: Track, hi: int, k: int,
         ev = track.events[lo:hi]
         rate = ref.rate
         p = max(
-            count_excess_pvalue(float(x[i] * ev[i]), float(ev[i]), ref.bad, ref.events,
-                                ref.dispersion)
+            count_excess_pvalue(
+                float(x[i] * ev[i]), float(ev[i]), ref.bad, ref.events, ref.dispersion
+            )
             for i in range(k)
         )
         least = float(x.min())
         excess = float(min(x[i] * ev[i] - ev[i] * rate for i in range(k)))
-        return WindowTest("short", lo, hi, p, least, rate, _relative(least, rate, 1),
-                          _past(least, sig.slo_bad, 1), excess, float(ev.sum()),
-                          rate_interval(float((x * ev).sum()), float(ev.sum()), ref.dispersion), k)
+        return WindowTest(
+            "short",
+            lo,
+            hi,
+            p,
+            least,
+            rate,
+            _relative(least, rate, 1),
+            _past(least, sig.slo_bad, 1),
+            excess,
+            float(ev.sum()),
+            rate_interval(float((x * ev).sum()), float(ev.sum()), ref.dispersion),
+            k,
+        )
     least = float(x.min()) if sign > 0 else float(x.max())
     z = sign * (least - ref.centre) / ref.scale
-    return WindowTest("short", lo, hi, normal_sf(z), least, ref.centre,
-                      _relative(least, ref.centre, sign), _past(least, sig.slo_bad, sign),
-                      math.inf, None, (least - 1.96 * ref.scale, least + 1.96 * ref.scale), k)
+    return WindowTest(
+        "short",
+        lo,
+        hi,
+        normal_sf(z),
+        least,
+        ref.centre,
+        _relative(least, ref.centre, sign),
+        _past(least, sig.slo_bad, sign),
+        math.inf,
+        None,
+        (least - 1.96 * ref.scale, least + 1.96 * ref.scale),
+        k,
+    )
 
 
-def aggregate_test(sig: PreparedSignal, name: str, track: Track, lo: int, hi: int, drop: int,
-                   ref: CountStats | LevelStats, sign: int) -> WindowTest | None:
+def aggregate_test(
+    sig: PreparedSignal,
+    name: str,
+    track: Track,
+    lo: int,
+    hi: int,
+    drop: int,
+    ref: CountStats | LevelStats,
+    sign: int,
+) -> WindowTest | None:
     """A trimmed window (its worst samples dropped) against the reference."""
     x = track.x[lo:hi]
     keep = _keep_mask(x, drop, sign if not sig.counted else 1)
@@ -96,15 +128,37 @@ def aggregate_test(sig: PreparedSignal, name: str, track: Track, lo: int, hi: in
         cur = bad / events
         disp = ref.window_dispersion if n > 1 else ref.dispersion
         p = count_excess_pvalue(bad, events, ref.bad, ref.events, disp)
-        return WindowTest(name, lo, hi, p, cur, ref.rate, _relative(cur, ref.rate, 1),
-                          _past(cur, sig.slo_bad, 1), bad - events * ref.rate, events,
-                          rate_interval(bad, events, disp), n)
+        return WindowTest(
+            name,
+            lo,
+            hi,
+            p,
+            cur,
+            ref.rate,
+            _relative(cur, ref.rate, 1),
+            _past(cur, sig.slo_bad, 1),
+            bad - events * ref.rate,
+            events,
+            rate_interval(bad, events, disp),
+            n,
+        )
     cur = float(x[keep].mean())
     se = ref.scale * math.sqrt(ref.inflation / n + ref.inflation / max(ref.samples, 1))
     z = sign * (cur - ref.centre) / se
-    return WindowTest(name, lo, hi, normal_sf(z), cur, ref.centre,
-                      _relative(cur, ref.centre, sign), _past(cur, sig.slo_bad, sign),
-                      math.inf, None, (cur - 1.96 * se, cur + 1.96 * se), n)
+    return WindowTest(
+        name,
+        lo,
+        hi,
+        normal_sf(z),
+        cur,
+        ref.centre,
+        _relative(cur, ref.centre, sign),
+        _past(cur, sig.slo_bad, sign),
+        math.inf,
+        None,
+        (cur - 1.96 * se, cur + 1.96 * se),
+        n,
+    )
 
 
 def cohort_pvalue(sig: PreparedSignal, test: WindowTest, sign: int) -> tuple[float, float]:
@@ -122,16 +176,17 @@ def cohort_pvalue(sig: PreparedSignal, test: WindowTest, sign: int) -> tuple[flo
     if sig.counted and isinstance(ref, CountStats):
         assert control.events is not None and sig.current.events is not None
         cev = control.events[a:b]
-        ev = sig.current.events[test.lo:test.hi]
-        bad = float((sig.current.x[test.lo:test.hi] * ev).sum())
+        ev = sig.current.events[test.lo : test.hi]
+        bad = float((sig.current.x[test.lo : test.hi] * ev).sum())
         control_bad, control_events = float((cx * cev).sum()), float(cev.sum())
-        p = count_excess_pvalue(bad, float(ev.sum()), control_bad, control_events,
-                                ref.window_dispersion)
+        p = count_excess_pvalue(
+            bad, float(ev.sum()), control_bad, control_events, ref.window_dispersion
+        )
         control_rate = (control_bad + 0.5) / (control_events + 1.0)
         return p, _relative(bad / max(float(ev.sum()), 1e-12), control_rate, 1)
     if not isinstance(ref, LevelStats):
         return 1.0, 0.0
-    cur = sig.current.x[test.lo:test.hi]
+    cur = sig.current.x[test.lo : test.hi]
     infl = 1.0 if test.window == "short" else ref.inflation
     se = ref.scale * math.sqrt(infl / cur.shape[0] + infl / cx.shape[0])
     if test.window == "short":
@@ -151,8 +206,12 @@ def recent_pvalue(sig: PreparedSignal, test: WindowTest, sign: int) -> tuple[flo
     if isinstance(ref, CountStats):
         events = test.events or 0.0
         bad = test.current * events
-        return (count_excess_pvalue(bad, events, ref.bad, ref.events, ref.window_dispersion),
-                _relative(test.current, ref.rate, 1))
+        return (
+            count_excess_pvalue(bad, events, ref.bad, ref.events, ref.window_dispersion),
+            _relative(test.current, ref.rate, 1),
+        )
     se = ref.scale * math.sqrt(ref.inflation / test.samples + ref.inflation / ref.samples)
-    return (normal_sf(sign * (test.current - ref.centre) / se),
-            _relative(test.current, ref.centre, sign))
+    return (
+        normal_sf(sign * (test.current - ref.centre) / se),
+        _relative(test.current, ref.centre, sign),
+    )
