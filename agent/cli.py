@@ -54,8 +54,10 @@ def judge_cmd(
     bundle: Annotated[Path, typer.Argument(help="A deploy bundle folder.")],
     at: Annotated[
         str | None,
-        typer.Option(help="Judge at this moment: RFC 3339, Unix seconds or +5m after deploy start. "
-                     "Default: the end of the recorded data."),
+        typer.Option(
+            help="Judge at this moment: RFC 3339, Unix seconds or +5m after deploy start. "
+            "Default: the end of the recorded data."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
 ) -> None:
@@ -87,7 +89,7 @@ def replay_cmd(
         str, typer.Option("--judge", help=f"Which judge: {', '.join(JUDGES)}.")
     ] = "vigil",
 ) -> None:
-    """Judge each deploy at every step (no look-ahead) and report when each tier was first reached."""
+    """Judge each deploy at every step (no look-ahead); report when each tier was first reached."""
     from agent.bundle import iter_bundles, read_bundle
     from agent.judge.render import render_replay_row
     from agent.judge.replay import replay
@@ -129,7 +131,7 @@ def eval_cmd(
     ] = "vigil",
     workers: Annotated[int, typer.Option(min=1, help="Processes replaying in parallel.")] = 1,
 ) -> None:
-    """Replay every bundle with ground truth and print the scorecard (false rollbacks, recall, delay)."""
+    """Replay bundles with ground truth; print the scorecard (false rollbacks, recall, delay)."""
     from agent.bundle import iter_bundles
     from agent.evaluation import evaluate_suite
 
@@ -150,3 +152,18 @@ def main() -> None:
     except VigilError as exc:
         _err.print(f"error: {exc}", highlight=False)
         sys.exit(2)
+
+
+@app.command("demo")
+def demo_cmd(
+    suite: Annotated[
+        Path | None, typer.Option(help="Suite to replay (default: the bundled example suite).")
+    ] = None,
+) -> None:
+    """Offline demo, no keys: replay the example deploys and explain the judge's decisions."""
+    from agent.demo import run_demo
+
+    try:
+        run_demo(_out, suite)
+    except VigilError as exc:
+        raise _fail(exc) from None

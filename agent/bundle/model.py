@@ -83,9 +83,7 @@ class DeployInfo(_Strict):
     strategy: Strategy
     commit: str | None = None
 
-    _utc = field_validator("started_at", "finished_at")(
-        lambda v: None if v is None else _aware(v)
-    )
+    _utc = field_validator("started_at", "finished_at")(lambda v: None if v is None else _aware(v))
 
 
 class SignalSpec(_Strict):
@@ -145,9 +143,7 @@ class BundleManifest(_Strict):
             seen.add(name)
         for i, spec in enumerate(self.signals):
             if spec.events is not None and spec.events not in seen:
-                raise ValueError(
-                    f"signals[{i}].events: {spec.events!r} is not a declared signal"
-                )
+                raise ValueError(f"signals[{i}].events: {spec.events!r} is not a declared signal")
             if spec.events == spec.name:
                 raise ValueError(f"signals[{i}].events: a signal cannot count its own events")
         if self.watch_until <= self.deploy.started_at:
