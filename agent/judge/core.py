@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agent.bundle.model import Bundle, SignalKind
+from agent.bundle.model import Bundle, SignalKind, SignalUnit
 from agent.judge.prepared import CountStats, LevelStats, PreparedDeploy, PreparedSignal, prepare
 from agent.judge.settings import JudgeSettings
 from agent.judge.stats import count_excess_pvalue, holm_thresholds, median, theil_sen
@@ -98,7 +98,12 @@ def _trend(
     """Saturation that keeps growing after the warm-up (a leak): tier 2 at most."""
     spec = sig.spec
     base = sig.base
-    if spec.kind != SignalKind.SATURATION or sig.sign != 1 or not isinstance(base, LevelStats):
+    if (
+        spec.kind != SignalKind.SATURATION
+        or spec.unit != SignalUnit.BYTES  # memory and disk leak; CPU follows load
+        or sig.sign != 1
+        or not isinstance(base, LevelStats)
+    ):
         return None
     t, x = sig.current.t, sig.current.x
     lo = int(np.searchsorted(t, prep.start + s.trend_warmup_s))
@@ -146,6 +151,18 @@ def _trend(
     )
 
 
+def _load_ratio(prep: PreparedDeploy, t0: float, t1: float) -> float:
+    """Traffic over [t0, t1] relative to its baseline (1.0 when unknown or split in cohorts)."""
+    sig = prep.traffic
+    if sig is None or sig.control is not None or not isinstance(sig.base, LevelStats):
+        return 1.0
+    t = sig.current.t
+    lo, hi = int(np.searchsorted(t, t0)), int(np.searchsorted(t, t1, side="right"))
+    if hi <= lo or sig.base.centre <= 0:
+        return 1.0
+    return float(sig.current.x[lo:hi].mean()) / sig.base.centre
+
+
 def _undetectable(
     sig: PreparedSignal, hi: int, prep: PreparedDeploy, level: float, s: JudgeSettings
 ) -> bool:
@@ -179,7 +196,8 @@ def _decide(
             breach = spec.critical and test.past_slo
             if material and breach:
                 tier = 3
-            elif material and not warm:
+            elif material and not warm and test.window == "long":
+                # An in-SLO pause needs sustained evidence; short windows only roll back.
                 tier = 2
             elif test.effect >= warn_gate:
                 tier = 1
@@ -203,6 +221,15 @@ def _decide(
                 notes.append(
                     f"the baseline cohort is as bad (canary {ceff:+.0%} vs baseline, p={cp:.2g})"
                 )
+        load = _load_ratio(prep, sig.current.t[test.lo], sig.current.t[test.hi - 1])
+        if (
+            tier == 2
+            and spec.kind in (SignalKind.SATURATION, SignalKind.LATENCY)
+            and load >= s.load_explains
+            and 1 + test.effect <= load * (1 + warn_gate)
+        ):
+            tier = 1
+            notes.append(f"traffic rose {load - 1:+.0%} over the same window, which explains it")
         if caused and sig.pre_existing:
             rp, reff = recent_pvalue(sig, test, sign)
             comparison = "recent"

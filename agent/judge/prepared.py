@@ -89,6 +89,14 @@ class PreparedDeploy:
     cohorts: bool
     signals: tuple[PreparedSignal, ...]
 
+    @property
+    def traffic(self) -> PreparedSignal | None:
+        """The service's request rate, if the bundle has one."""
+        for sig in self.signals:
+            if sig.spec.kind == SignalKind.TRAFFIC and sig.extensive and not sig.counted:
+                return sig
+        return None
+
 
 def _ratio_scale(spec: SignalSpec) -> float:
     return 0.01 if spec.unit == SignalUnit.PERCENT else 1.0

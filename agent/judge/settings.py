@@ -24,10 +24,10 @@ class JudgeSettings(BaseModel):
     warn_alpha: float = Field(1e-2, gt=0, lt=1, description="family-wise error for a warning")
     short_samples: int = Field(2, ge=1, description="consecutive samples that must each be bad")
     late_short_samples: int = Field(
-        3, ge=1, description="the same, once the rollout is long over (see late_after_s)"
+        4, ge=1, description="the same, once the rollout is long over (see late_after_s)"
     )
     late_after_s: float = Field(
-        300, ge=0, description="after rollout end + this, a sudden step needs late_short_samples"
+        120, ge=0, description="after rollout end + this, a sudden step needs late_short_samples"
     )
     mid_samples: int = Field(8, ge=3, description="samples in the medium window")
     mid_trim: int = Field(2, ge=0, description="worst samples dropped from the medium window")
@@ -62,6 +62,9 @@ class JudgeSettings(BaseModel):
             SignalKind.DEPENDENCY: 0.2,
         },
         description="relative effect a signal needs for tier 1",
+    )
+    load_explains: float = Field(
+        1.15, gt=1, description="traffic up this much can explain a saturation/latency rise"
     )
     trend_warmup_s: float = Field(300, ge=0, description="saturation trends are fitted after this")
     trend_min_s: float = Field(240, gt=0, description="shortest span a trend is fitted on")
