@@ -72,9 +72,24 @@ def test_latency_step_within_slo_is_a_pause_not_a_rollback() -> None:
 
 
 def test_latency_step_past_slo_rolls_back() -> None:
-    b = service(latency_fn=lambda t, r: np.where(r >= 200, 3.5, 1.0))
+    b = service(latency_fn=lambda t, r: np.where(r >= 100, 3.5, 1.0))
     at = first(b, 3)
-    assert at is not None and at - (T0 + 200) <= 2 * STEP
+    assert at is not None and at - (T0 + 100) <= 2 * STEP
+
+
+@pytest.mark.parametrize(("onset", "samples"), [(100, 2), (200, 3), (600, 4)])
+def test_a_step_long_after_the_rollout_needs_more_persistence(onset: float, samples: int) -> None:
+    # The builder's rollout ends 120 s after the start.
+    b = service(latency_fn=lambda t, r: np.where(r >= onset, 3.5, 1.0))
+    at = first(b, 3)
+    first_bad = T0 + np.ceil(onset / STEP) * STEP
+    assert at == first_bad + (samples - 1) * STEP
+
+
+def test_the_first_seconds_of_a_deploy_cannot_roll_it_back_alone() -> None:
+    # Pods starting up: two bad samples at +0 s and +15 s only.
+    b = service(error_fn=lambda t, r: np.where((r >= 0) & (r < 20), 0.05, 0.002))
+    assert replay(b, VigilJudge()).max_tier < 3
 
 
 def test_warmup_blip_within_slo_does_not_pause() -> None:

@@ -40,6 +40,15 @@ def _fmt(value: float, sig: PreparedSignal) -> str:
     return f"{value:.4g}"
 
 
+def _persistence(since_rollout: float, s: JudgeSettings) -> int:
+    """How many consecutive samples must each be bad, given the time since the rollout ended."""
+    k = s.persistence[0][1]
+    for after, samples in s.persistence:
+        if since_rollout >= after:
+            k = samples
+    return k
+
+
 def _analyse(sig: PreparedSignal, prep: PreparedDeploy, at: float, s: JudgeSettings) -> _Analysis:
     spec = sig.spec
     track = sig.current
@@ -66,12 +75,15 @@ def _analyse(sig: PreparedSignal, prep: PreparedDeploy, at: float, s: JudgeSetti
         if at - prep.start <= s.stale_steps * prep.step:
             return bare("insufficient", "deploy just started: no samples yet")
         return bare("no_data", "no recent samples (scrape gap or series missing)")
-    late = track.t[max(hi - s.short_samples, 0)] > prep.rollout_end + s.late_after_s
-    k = s.late_short_samples if late else s.short_samples
+    k = _persistence(track.t[hi - 1] - prep.rollout_end, s)
     signs = (1, -1) if sig.sign == 0 else (sig.sign,)
     tests: list[tuple[int, WindowTest]] = []
     for sign in signs:
-        if hi >= k and track.t[hi - k] >= at - (k + 1.5) * prep.step:
+        if (
+            hi >= k
+            and track.t[hi - k] >= at - (k + 1.5) * prep.step
+            and track.t[hi - k] >= prep.start + s.grace_s
+        ):
             short = short_test(sig, track, hi, k, sig.base, sign)
             if short is not None:
                 tests.append((sign, short))

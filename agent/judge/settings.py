@@ -22,12 +22,14 @@ class JudgeSettings(BaseModel):
     warmup_max_s: float = Field(360, ge=0, description="warm-up never lasts longer than this")
     alpha: float = Field(1e-3, gt=0, lt=1, description="family-wise error per look (Holm)")
     warn_alpha: float = Field(1e-2, gt=0, lt=1, description="family-wise error for a warning")
-    short_samples: int = Field(2, ge=1, description="consecutive samples that must each be bad")
-    late_short_samples: int = Field(
-        4, ge=1, description="the same, once the rollout is long over (see late_after_s)"
+    persistence: tuple[tuple[float, int], ...] = Field(
+        ((0.0, 2), (60.0, 3), (300.0, 4)),
+        description="(seconds after the rollout ended, consecutive samples that must each be "
+        "bad): deploy-caused failures surface as new pods take traffic, so a sudden step long "
+        "after the rollout needs more persistence before it rolls back",
     )
-    late_after_s: float = Field(
-        120, ge=0, description="after rollout end + this, a sudden step needs late_short_samples"
+    grace_s: float = Field(
+        20, ge=0, description="samples this close to the deploy start are pod start-up noise"
     )
     mid_samples: int = Field(8, ge=3, description="samples in the medium window")
     mid_trim: int = Field(2, ge=0, description="worst samples dropped from the medium window")
