@@ -88,7 +88,7 @@ def _analyse(sig: PreparedSignal, prep: PreparedDeploy, at: float, s: JudgeSetti
             if short is not None:
                 tests.append((sign, short))
         lo = int(np.searchsorted(track.t, at - s.mid_samples * prep.step, side="right"))
-        if hi - lo >= 4:
+        if hi - lo >= s.mid_trim + 4:
             mid = aggregate_test(sig, "mid", track, lo, hi, s.mid_trim, sig.base, sign)
             if mid is not None:
                 tests.append((sign, mid))
@@ -129,8 +129,8 @@ def _trend(
     per_hour = slope * 3600 / scale
     low_per_hour = low * 3600 / scale
     above = (level - base.centre) / scale
-    if per_hour < s.trend_per_hour:
-        return None
+    if per_hour < s.trend_per_hour or above < s.trend_min_level:
+        return None  # growing back to the old level is warm-up, not a leak
     tier, caused = 1, True
     status: FindingStatus = "trend"
     reason = (
@@ -140,7 +140,7 @@ def _trend(
     if sig.base_slope * 3600 / scale >= 0.5 * per_hour:
         tier, status, caused = 1, "not_deploy_caused", False
         reason += "; it was already growing before the deploy"
-    elif low_per_hour >= s.trend_per_hour and above >= s.trend_min_level:
+    elif low_per_hour >= s.trend_per_hour:
         tier = 2
         reason += ": a leak-like trend (pause, not roll back)"
     return SignalFinding(
@@ -202,8 +202,10 @@ def _decide(
     for sign, test in a.tests:
         adjusted = n * test.p_value
         tier = 0
+        warm = sig.current.t[test.lo] < prep.warm_end
+        # Warm-up and single samples are noisy: a warning there needs a pause-sized effect.
+        warn_at = pause_gate if warm or test.window == "short" else warn_gate
         if adjusted <= threshold:
-            warm = sig.current.t[test.lo] < prep.warm_end
             material = test.effect >= pause_gate and test.excess_events >= s.min_excess_events
             breach = spec.critical and test.past_slo
             if material and breach:
@@ -211,9 +213,9 @@ def _decide(
             elif material and not warm and test.window == "long":
                 # An in-SLO pause needs sustained evidence; short windows only roll back.
                 tier = 2
-            elif test.effect >= warn_gate:
+            elif test.effect >= warn_at:
                 tier = 1
-        elif adjusted <= warn_threshold and test.effect >= warn_gate:
+        elif adjusted <= warn_threshold and test.effect >= warn_at:
             tier = 1
         key = (tier, -adjusted)
         if best is None or key > (best[0], -best[1]):
