@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from agent.errors import VigilError
 
@@ -26,7 +27,7 @@ JUDGES = ("vigil", "static", "flagger", "kayenta")
 
 
 def _fail(error: VigilError) -> typer.Exit:
-    _err.print(f"[bold red]error:[/] {error}", highlight=False, markup=True)
+    _err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -91,11 +92,12 @@ def replay_cmd(
 ) -> None:
     """Judge each deploy at every step (no look-ahead); report when each tier was first reached."""
     from agent.bundle import iter_bundles, read_bundle
+    from agent.evaluation import make_judge
     from agent.judge.render import render_replay_row
     from agent.judge.replay import replay
 
-    judge = make_judge(judge_name)
     try:
+        judge = make_judge(judge_name)
         for path in iter_bundles(bundles):
             result = replay(read_bundle(path, with_logs=False), judge)
             if as_json:
@@ -104,22 +106,6 @@ def replay_cmd(
                 render_replay_row(_out, result)
     except VigilError as exc:
         raise _fail(exc) from None
-
-
-def make_judge(name: str):  # type: ignore[no-untyped-def]
-    """A judge by name: Vigil's or one of the reference judges."""
-    from agent.judge import reference
-    from agent.judge.vigil import VigilJudge
-
-    judges = {
-        "vigil": VigilJudge,
-        "static": reference.StaticThresholdJudge,
-        "flagger": reference.FlaggerJudge,
-        "kayenta": reference.KayentaJudge,
-    }
-    if name not in judges:
-        raise typer.BadParameter(f"unknown judge {name!r}; choose one of {', '.join(judges)}")
-    return judges[name]()
 
 
 @app.command("eval")

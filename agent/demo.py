@@ -41,10 +41,9 @@ def run_demo(console: Console, suite: Path | None = None) -> int:
             result = replay(bundle, judge_)
             m = bundle.manifest
             expected = m.expect.tier if m.expect else None
-            ok = (
-                expected is None
-                or ((result.max_tier >= 2) == (expected >= 2)
-                and ((result.max_tier == 3) == (expected == 3)))
+            ok = expected is None or (
+                (result.max_tier >= 2) == (expected >= 2)
+                and ((result.max_tier == 3) == (expected == 3))
             )
             total += 1
             right += int(ok)

@@ -90,7 +90,7 @@ def outcome(bundle: Bundle, result: ReplayResult) -> Outcome:
         reached = result.first_at.get(expect.tier)
         delay = None if reached is None else reached - reference
         if expect.tier == 3 and result.first_at[3] is not None:
-            rollback = result.first_at[3] - reference  # type: ignore[operator]
+            rollback = result.first_at[3] - reference
     return Outcome(
         name=bundle.name,
         family=family_of(bundle.name),
@@ -200,10 +200,14 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def exp(o: Outcome) -> int:
+    """Expected tier (0 when unknown)."""
+    return o.expected_tier or 0
+
+
 def score(outcomes: Iterable[Outcome], judge: str = "vigil") -> Scorecard:
     rows = list(outcomes)
     scored = [o for o in rows if o.expected_tier is not None]
-    exp = lambda o: o.expected_tier or 0  # noqa: E731
     below3 = [o for o in scored if exp(o) < 3]
     healthy = [o for o in scored if exp(o) == 0]
     low = [o for o in scored if exp(o) <= 1]
@@ -243,10 +247,10 @@ def score(outcomes: Iterable[Outcome], judge: str = "vigil") -> Scorecard:
         false_pause_pct=_pct(sum(o.max_tier >= 2 for o in low), len(low)),
         rollback_recall_pct=_pct(sum(o.max_tier == 3 for o in three), len(three)),
         action_recall_pct=_pct(sum(o.max_tier >= 2 for o in action), len(action)),
-        median_delay_to_rollback_s=_q(rollback_delays, 50),  # type: ignore[arg-type]
-        p90_delay_to_rollback_s=_q(rollback_delays, 90),  # type: ignore[arg-type]
-        median_delay_s=_q(delays, 50),  # type: ignore[arg-type]
-        p90_delay_s=_q(delays, 90),  # type: ignore[arg-type]
+        median_delay_to_rollback_s=_q(rollback_delays, 50),
+        p90_delay_to_rollback_s=_q(rollback_delays, 90),
+        median_delay_s=_q(delays, 50),
+        p90_delay_s=_q(delays, 90),
         families=families,
         misses=misses,
     )
