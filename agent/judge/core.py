@@ -12,8 +12,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from agent.bundle.model import Bundle, SignalKind, SignalUnit
 from agent.judge.prepared import CountStats, LevelStats, PreparedDeploy, PreparedSignal, prepare
 from agent.judge.settings import JudgeSettings
@@ -52,7 +50,7 @@ def _persistence(since_rollout: float, s: JudgeSettings) -> int:
 def _analyse(sig: PreparedSignal, prep: PreparedDeploy, at: float, s: JudgeSettings) -> _Analysis:
     spec = sig.spec
     track = sig.current
-    hi = int(np.searchsorted(track.t, at, side="right"))
+    hi = int(track.t.searchsorted(at, side="right"))
 
     def bare(status: FindingStatus, reason: str) -> _Analysis:
         finding = SignalFinding(
@@ -87,12 +85,12 @@ def _analyse(sig: PreparedSignal, prep: PreparedDeploy, at: float, s: JudgeSetti
             short = short_test(sig, track, hi, k, sig.base, sign)
             if short is not None:
                 tests.append((sign, short))
-        lo = int(np.searchsorted(track.t, at - s.mid_samples * prep.step, side="right"))
+        lo = int(track.t.searchsorted(at - s.mid_samples * prep.step, side="right"))
         if hi - lo >= s.mid_trim + 4:
             mid = aggregate_test(sig, "mid", track, lo, hi, s.mid_trim, sig.base, sign)
             if mid is not None:
                 tests.append((sign, mid))
-        lo = int(np.searchsorted(track.t, max(prep.warm_end, at - s.long_s)))
+        lo = int(track.t.searchsorted(max(prep.warm_end, at - s.long_s)))
         if hi - lo >= s.min_long_samples:
             drop = int((hi - lo) * s.long_trim_fraction)
             long = aggregate_test(sig, "long", track, lo, hi, drop, sig.base, sign)
@@ -118,8 +116,8 @@ def _trend(
     ):
         return None
     t, x = sig.current.t, sig.current.x
-    lo = int(np.searchsorted(t, prep.start + s.trend_warmup_s))
-    hi = int(np.searchsorted(t, at, side="right"))
+    lo = int(t.searchsorted(prep.start + s.trend_warmup_s))
+    hi = int(t.searchsorted(at, side="right"))
     lo = max(lo, hi - 80)
     if hi - lo < 12 or t[hi - 1] - t[lo] < s.trend_min_s:
         return None
@@ -169,7 +167,7 @@ def _load_ratio(prep: PreparedDeploy, t0: float, t1: float) -> float:
     if sig is None or sig.control is not None or not isinstance(sig.base, LevelStats):
         return 1.0
     t = sig.current.t
-    lo, hi = int(np.searchsorted(t, t0)), int(np.searchsorted(t, t1, side="right"))
+    lo, hi = int(t.searchsorted(t0)), int(t.searchsorted(t1, side="right"))
     if hi <= lo or sig.base.centre <= 0:
         return 1.0
     return float(sig.current.x[lo:hi].mean()) / sig.base.centre

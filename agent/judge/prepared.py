@@ -107,8 +107,9 @@ def _align_events(t: FloatArray, events: Series | None, step: float) -> FloatArr
     out = np.full(t.shape[0], np.nan)
     if events is None or len(events) == 0 or t.shape[0] == 0:
         return out
-    idx = np.clip(np.searchsorted(events.t, t), 0, len(events) - 1)
-    prev = np.clip(idx - 1, 0, len(events) - 1)
+    last = len(events) - 1
+    idx = np.minimum(events.t.searchsorted(t), last)
+    prev = np.maximum(idx - 1, 0)
     near = np.where(np.abs(events.t[idx] - t) <= np.abs(events.t[prev] - t), idx, prev)
     close = np.abs(events.t[near] - t) <= step / 2
     out[close] = np.maximum(events.v[near][close], 0.0) * step
@@ -123,7 +124,7 @@ def _track(
         return Track(empty, empty, empty if counted else None)
     if not counted:
         return Track(series.t, series.v, None)
-    ratio = np.clip(series.v * _ratio_scale(spec), 0.0, 1.0)
+    ratio = np.minimum(np.maximum(series.v * _ratio_scale(spec), 0.0), 1.0)
     bad = ratio if spec.bad_direction == "up" else 1.0 - ratio
     ev = _align_events(series.t, events, step)
     keep = ~np.isnan(ev)
@@ -151,6 +152,15 @@ def level_stats(values: FloatArray) -> LevelStats | None:
     centre, scale = robust_location_scale(values)
     rho = lag1_autocorrelation(values)
     return LevelStats(centre, scale, int(values.shape[0]), variance_inflation(rho))
+
+
+def _looks_worse(recent: CountStats | LevelStats, base: CountStats | LevelStats, sign: int) -> bool:
+    """Cheap screen: is the recent stretch on the bad side of the whole baseline at all?"""
+    if isinstance(recent, CountStats) and isinstance(base, CountStats):
+        return recent.rate > base.rate
+    if isinstance(recent, LevelStats) and isinstance(base, LevelStats):
+        return sign == 0 or sign * (recent.centre - base.centre) > 0
+    return False
 
 
 def _worse_than(
@@ -205,16 +215,19 @@ def prepare_signal(
     )
     pre_cohort = "" if pre_series is whole else "baseline"
     history = _track(pre_series, spec, counted, ev(pre_cohort), step)
-    lo = int(np.searchsorted(history.t, start - settings.baseline_s))
-    cut = int(np.searchsorted(history.t, start - settings.recent_pre_s))
-    hi = int(np.searchsorted(history.t, start))
+    lo = int(history.t.searchsorted(start - settings.baseline_s))
+    cut = int(history.t.searchsorted(start - settings.recent_pre_s))
+    hi = int(history.t.searchsorted(start))
 
     def stats(a: int, b: int) -> CountStats | LevelStats | None:
         if counted:
             return count_stats(history, a, b)
         return level_stats(history.x[a:b])
 
-    base, older, recent = stats(lo, hi), stats(lo, cut), stats(cut, hi)
+    base, recent = stats(lo, hi), stats(cut, hi)
+    older = None
+    if base is not None and recent is not None and _looks_worse(recent, base, sign):
+        older = stats(lo, cut)  # only then is the costlier comparison worth making
     pre_existing = (
         older is not None
         and recent is not None
@@ -224,8 +237,11 @@ def prepare_signal(
     if pre_existing:
         base = older
     base_slope = 0.0
-    if spec.kind == SignalKind.SATURATION and hi - lo >= 12:
-        base_slope = theil_sen(history.t[lo:hi][::2], history.x[lo:hi][::2])[0]
+    if spec.kind == SignalKind.SATURATION and spec.unit == SignalUnit.BYTES and hi - lo >= 12:
+        thin = max(
+            1, (hi - lo) // 40
+        )  # ~40 points fit a slope well enough, at a fraction of the cost
+        base_slope = theil_sen(history.t[lo:hi][::thin], history.x[lo:hi][::thin])[0]
 
     if canary is not None:
         current = _track(canary, spec, counted, ev("canary"), step)
@@ -253,7 +269,7 @@ def prepare_signal(
 
 
 def _after(track: Track, start: float) -> Track:
-    i = int(np.searchsorted(track.t, start))
+    i = int(track.t.searchsorted(start))
     return Track(track.t[i:], track.x[i:], None if track.events is None else track.events[i:])
 
 

@@ -19,7 +19,8 @@ def median(values: FloatArray) -> float:
     n = values.shape[0]
     if n == 0:
         return math.nan
-    ordered = np.sort(values)
+    ordered = values.copy()
+    ordered.sort()
     mid = n // 2
     return float(ordered[mid]) if n % 2 else 0.5 * float(ordered[mid - 1] + ordered[mid])
 

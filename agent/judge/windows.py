@@ -167,8 +167,8 @@ def cohort_pvalue(sig: PreparedSignal, test: WindowTest, sign: int) -> tuple[flo
     if control is None or control.t.shape[0] == 0:
         return 1.0, 0.0
     t0, t1 = sig.current.t[test.lo], sig.current.t[test.hi - 1]
-    a = int(np.searchsorted(control.t, t0 - 1e-6))
-    b = int(np.searchsorted(control.t, t1 + 1e-6))
+    a = int(control.t.searchsorted(t0 - 1e-6))
+    b = int(control.t.searchsorted(t1 + 1e-6))
     if b - a < 1:
         return 1.0, 0.0
     ref = sig.base
