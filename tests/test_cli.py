@@ -40,8 +40,11 @@ def test_replay_json_is_the_spec_format(suite: Path) -> None:
     assert bad["max_tier"] == 3
     assert set(bad["first_at"]) == {"1", "2", "3"}
     assert all(v.endswith("Z") for v in bad["first_at"].values())
-    assert healthy == {"bundle": "healthy-0000", "max_tier": 0,
-                       "first_at": {"1": None, "2": None, "3": None}}
+    assert healthy == {
+        "bundle": "healthy-0000",
+        "max_tier": 0,
+        "first_at": {"1": None, "2": None, "3": None},
+    }
 
 
 def test_judge_json_and_at(suite: Path) -> None:
@@ -50,8 +53,9 @@ def test_judge_json_and_at(suite: Path) -> None:
     verdict = json.loads(result.output)
     assert verdict["tier"] == 3
     assert verdict["at"] == "2026-02-08T13:50:00Z"
-    early = runner.invoke(app, ["judge", str(suite / "error_step-0001"), "--at",
-                                "2026-02-08T13:45:30Z", "--json"])
+    early = runner.invoke(
+        app, ["judge", str(suite / "error_step-0001"), "--at", "2026-02-08T13:45:30Z", "--json"]
+    )
     assert json.loads(early.output)["tier"] == 0
 
 

@@ -1,5 +1,16 @@
-"""Simulated deploys with known truth, for evaluating judges."""
+"""Simulated deploys with known ground truth, for evaluating judges and the triage agent."""
 
-from evals.sim.generate import FAMILIES, generate_bundle, generate_suite
+from evals.sim.families import FAMILIES, FAULTY, HEALTHY, FamilySpec
+from evals.sim.generate import generate_bundle, simulate
+from evals.sim.suite import generate_suite, suite_plan
 
-__all__ = ["FAMILIES", "generate_bundle", "generate_suite"]
+__all__ = [
+    "FAMILIES",
+    "FAULTY",
+    "HEALTHY",
+    "FamilySpec",
+    "generate_bundle",
+    "generate_suite",
+    "simulate",
+    "suite_plan",
+]
