@@ -38,6 +38,16 @@ class BundleError(VigilError):
         what = f" field '{field}':" if field else ""
         super().__init__(f"{where}:{what} {message}")
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only fields: the default pickling would lose them (and fail in worker pools).
+        return (_rebuild_bundle_error, (self.path, self.reason, self.line, self.field))
+
+
+def _rebuild_bundle_error(
+    path: Path, message: str, line: int | None, field: str | None
+) -> BundleError:
+    return BundleError(path, message, line=line, field=field)
+
 
 class ConfigError(VigilError):
     """Settings or configuration are invalid."""

@@ -10,10 +10,17 @@ deploy (canary worse than its baseline cohort; not already present before the de
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from agent.bundle.model import Bundle, SignalKind, SignalUnit
-from agent.judge.prepared import CountStats, LevelStats, PreparedDeploy, PreparedSignal, prepare
+from agent.judge.prepared import (
+    CountStats,
+    LevelStats,
+    PreparedDeploy,
+    PreparedSignal,
+    Track,
+    prepare,
+)
 from agent.judge.settings import JudgeSettings
 from agent.judge.stats import count_excess_pvalue, holm_thresholds, median, theil_sen
 from agent.judge.verdict import Comparison, FindingStatus, SignalFinding, Verdict, VerdictStatus
@@ -92,14 +99,30 @@ def _analyse(sig: PreparedSignal, prep: PreparedDeploy, at: float, s: JudgeSetti
                 tests.append((sign, mid))
         lo = int(track.t.searchsorted(max(prep.warm_end, at - s.long_s)))
         if hi - lo >= s.min_long_samples:
-            drop = int((hi - lo) * s.long_trim_fraction)
+            drop = max(s.mid_trim, int((hi - lo) * s.long_trim_fraction))
             long = aggregate_test(sig, "long", track, lo, hi, drop, sig.base, sign)
             if long is not None:
-                tests.append((sign, long))
+                tests.append(
+                    (sign, replace(long, halves_p=_halves_p(sig, track, lo, hi, drop, sign)))
+                )
     if not tests:
         return bare("insufficient", "too few samples since the deploy")
     p = min(1.0, len(tests) * min(t.p_value for _, t in tests))
     return _Analysis(sig, tuple(tests), p, hi, None)
+
+
+def _halves_p(sig: PreparedSignal, track: Track, lo: int, hi: int, drop: int, sign: int) -> float:
+    """The larger p-value of the long window's two halves, each trimmed and tested alone.
+
+    A pause within the SLO needs a shift that holds through the window, not one excursion.
+    """
+    assert sig.base is not None
+    mid = (lo + hi) // 2
+    worst = 0.0
+    for a, b in ((lo, mid), (mid, hi)):
+        half = aggregate_test(sig, "long", track, a, b, max(1, drop // 2), sig.base, sign)
+        worst = max(worst, 1.0 if half is None else half.p_value)
+    return worst
 
 
 def _trend(
@@ -135,9 +158,19 @@ def _trend(
         f"{spec.name} growing {per_hour:+.0%}/h of its baseline level "
         f"(95% CI low {low_per_hour:+.0%}/h), now {above:+.1%} vs baseline"
     )
+    mid = (lo + hi) // 2
+    older = theil_sen(t[lo:mid], x[lo:mid], z=0.0)[0] * 3600 / scale
+    recent = theil_sen(t[mid:hi], x[mid:hi], z=0.0)[0] * 3600 / scale
     if sig.base_slope * 3600 / scale >= 0.5 * per_hour:
         tier, status, caused = 1, "not_deploy_caused", False
         reason += "; it was already growing before the deploy"
+    elif recent < s.trend_deceleration * older:
+        settled = recent < s.trend_per_hour
+        tier, status = (0, "ok") if settled else (1, "trend")
+        reason += (
+            f"; growth is slowing ({recent:+.0%}/h lately vs {older:+.0%}/h before): "
+            "settling after the restart, not a leak"
+        )
     elif low_per_hour >= s.trend_per_hour:
         tier = 2
         reason += ": a leak-like trend (pause, not roll back)"
@@ -162,15 +195,23 @@ def _trend(
 
 
 def _load_ratio(prep: PreparedDeploy, t0: float, t1: float) -> float:
-    """Traffic over [t0, t1] relative to its baseline (1.0 when unknown or split in cohorts)."""
+    """Traffic over [t0, t1] relative to its baseline (1.0 when unknown).
+
+    With cohorts, the load is the two cohorts' traffic together: every pod shares it.
+    """
     sig = prep.traffic
-    if sig is None or sig.control is not None or not isinstance(sig.base, LevelStats):
+    if sig is None or not isinstance(sig.base, LevelStats) or sig.base.centre <= 0:
         return 1.0
-    t = sig.current.t
-    lo, hi = int(t.searchsorted(t0)), int(t.searchsorted(t1, side="right"))
-    if hi <= lo or sig.base.centre <= 0:
-        return 1.0
-    return float(sig.current.x[lo:hi].mean()) / sig.base.centre
+    total = 0.0
+    for track in (sig.current, sig.control):
+        if track is None:
+            continue
+        lo = int(track.t.searchsorted(t0))
+        hi = int(track.t.searchsorted(t1, side="right"))
+        if hi <= lo:
+            return 1.0
+        total += float(track.x[lo:hi].mean())
+    return total / sig.base.centre
 
 
 def _undetectable(
@@ -188,6 +229,15 @@ def _undetectable(
     return p > level
 
 
+def _recent_past_slo(sig: PreparedSignal, sign: int) -> bool:
+    """Was the signal already past its objective in the minutes before the deploy?"""
+    recent = sig.recent
+    if recent is None or sig.slo_bad is None:
+        return False
+    value = recent.rate if isinstance(recent, CountStats) else recent.centre
+    return value > sig.slo_bad if sign > 0 else value < sig.slo_bad
+
+
 def _decide(
     a: _Analysis, threshold: float, warn_threshold: float, prep: PreparedDeploy, s: JudgeSettings
 ) -> SignalFinding:
@@ -198,17 +248,26 @@ def _decide(
     pause_gate = s.pause_effect[spec.kind]
     warn_gate = s.warn_effect[spec.kind]
     for sign, test in a.tests:
-        adjusted = n * test.p_value
+        adjusted = min(1.0, n * test.p_value)
         tier = 0
         warm = sig.current.t[test.lo] < prep.warm_end
-        # Warm-up and single samples are noisy: a warning there needs a pause-sized effect.
-        warn_at = pause_gate if warm or test.window == "short" else warn_gate
+        # Fresh pods are slower and hotter: within its SLO that is expected, not a warning.
+        # Single samples are noisy: a warning there needs a pause-sized effect.
+        if warm and not test.past_slo:
+            warn_at = math.inf
+        else:
+            warn_at = pause_gate if warm or test.window == "short" else warn_gate
         if adjusted <= threshold:
             material = test.effect >= pause_gate and test.excess_events >= s.min_excess_events
             breach = spec.critical and test.past_slo
             if material and breach:
                 tier = 3
-            elif material and not warm and test.window == "long":
+            elif (
+                material
+                and not warm
+                and test.window == "long"
+                and n * test.halves_p <= warn_threshold
+            ):
                 # An in-SLO pause needs sustained evidence; short windows only roll back.
                 tier = 2
             elif test.effect >= warn_at:
@@ -223,6 +282,11 @@ def _decide(
     caused: bool | None = None
     comparison: Comparison = "history"
     notes: list[str] = []
+    if tier in (1, 2) and spec.kind in (SignalKind.SATURATION, SignalKind.LATENCY):
+        load = _load_ratio(prep, sig.current.t[test.lo], sig.current.t[test.hi - 1])
+        if load >= s.load_explains and 1 + test.effect <= load * (1 + warn_gate):
+            tier = 0
+            notes.append(f"traffic rose {load - 1:+.0%} over the same window, which explains it")
     if tier >= 2:
         caused = True
         if sig.control is not None:
@@ -233,19 +297,14 @@ def _decide(
                 notes.append(
                     f"the baseline cohort is as bad (canary {ceff:+.0%} vs baseline, p={cp:.2g})"
                 )
-        load = _load_ratio(prep, sig.current.t[test.lo], sig.current.t[test.hi - 1])
-        if (
-            tier == 2
-            and spec.kind in (SignalKind.SATURATION, SignalKind.LATENCY)
-            and load >= s.load_explains
-            and 1 + test.effect <= load * (1 + warn_gate)
-        ):
-            tier = 1
-            notes.append(f"traffic rose {load - 1:+.0%} over the same window, which explains it")
         if caused and sig.pre_existing:
             rp, reff = recent_pvalue(sig, test, sign)
             comparison = "recent"
-            if rp > s.alpha or reff < pause_gate:
+            if _recent_past_slo(sig, sign) and (rp > s.alpha or reff < 1.0):
+                # Already breaching: only a deploy that at least doubles it is to blame.
+                caused = False
+                notes.append("it was already past its SLO before the deploy started")
+            elif rp > s.alpha or reff < pause_gate:
                 caused = False
                 notes.append("it was already this bad before the deploy started")
         if not caused:
@@ -290,6 +349,38 @@ def _decide(
     )
 
 
+def _explained_by_dependency(
+    findings: list[SignalFinding], analyses: list[_Analysis], s: JudgeSettings
+) -> list[SignalFinding]:
+    """A dependency that was already degraded before the deploy, and still is, explains the
+    service's own regressions: rolling back would not help, so they are not deploy-caused
+    (the agent escalates instead)."""
+    gate = s.pause_effect[SignalKind.DEPENDENCY]
+    culprits = [
+        f.signal
+        for f, a in zip(findings, analyses, strict=True)
+        if f.kind == SignalKind.DEPENDENCY.value
+        and (a.sig.pre_existing or f.status == "not_deploy_caused")
+        and (f.effect or 0.0) >= gate
+        and (f.p_value if f.p_value is not None else 1.0) <= s.warn_alpha
+    ]
+    if not culprits:
+        return findings
+    note = f"; not deploy-caused: {', '.join(culprits)} was already degraded before the deploy"
+    return [
+        replace(
+            f,
+            tier=1,
+            status="not_deploy_caused",
+            deploy_caused=False,
+            reason=f.reason + note,
+        )
+        if f.tier >= 2 and f.kind != SignalKind.DEPENDENCY.value
+        else f
+        for f in findings
+    ]
+
+
 def judge_prepared(prep: PreparedDeploy, at: float, settings: JudgeSettings = _DEFAULT) -> Verdict:
     """The verdict at Unix time `at` for a prepared deploy."""
     if at < prep.start:
@@ -317,6 +408,7 @@ def judge_prepared(prep: PreparedDeploy, at: float, settings: JudgeSettings = _D
         if trend is not None and trend.tier >= max(finding.tier, 1):
             finding = trend
         findings.append(finding)
+    findings = _explained_by_dependency(findings, analyses, settings)
     tier = max(f.tier for f in findings)
     caused: bool | None = None
     acting = [f for f in findings if f.deploy_caused is not None]

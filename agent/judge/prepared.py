@@ -14,6 +14,7 @@ from agent.bundle.model import Bundle, SignalKind, SignalSpec, SignalUnit
 from agent.bundle.series import FloatArray, Series
 from agent.judge.settings import JudgeSettings
 from agent.judge.stats import (
+    block_dispersion,
     count_excess_pvalue,
     lag1_autocorrelation,
     normal_sf,
@@ -22,6 +23,11 @@ from agent.judge.stats import (
     theil_sen,
     variance_inflation,
 )
+
+# Samples per block when a window's dispersion is measured directly on the baseline.
+_DISPERSION_BLOCK = 8
+# Samples right before the deploy that say how bad a pre-existing degradation had become.
+_LATEST_SAMPLES = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +147,11 @@ def count_stats(track: Track, lo: int, hi: int) -> CountStats | None:
         return None
     rate = (total_bad + 0.5) / (total_ev + 1.0)
     phi, rho = robust_dispersion(bad, ev, rate)
-    return CountStats(
-        total_bad, total_ev, hi - lo, phi, 1.0 + (phi - 1.0) * variance_inflation(rho)
-    )
+    # A window's dispersion: modelled from the per-sample one and the residuals' correlation,
+    # and measured on blocks of the baseline; the larger one, so slow drifts count as noise.
+    modelled = 1.0 + (phi - 1.0) * variance_inflation(rho)
+    measured = block_dispersion(bad, ev, rate, _DISPERSION_BLOCK)
+    return CountStats(total_bad, total_ev, hi - lo, phi, max(modelled, measured))
 
 
 def level_stats(values: FloatArray) -> LevelStats | None:
@@ -187,6 +195,37 @@ def _worse_than(
     return False
 
 
+def _worst_recent(
+    recent: CountStats | LevelStats,
+    latest: CountStats | LevelStats | None,
+    older: CountStats | LevelStats,
+    sign: int,
+) -> CountStats | LevelStats:
+    """The reference for "was it already this bad?": the recent minutes, or the last one if
+    that was worse (a degradation still ramping up when the deploy started). The last
+    minute's level, with the noise measured on the longer stretches."""
+    if isinstance(latest, CountStats) and isinstance(recent, CountStats):
+        assert isinstance(older, CountStats)
+        if latest.rate > recent.rate:
+            return CountStats(
+                latest.bad,
+                latest.events,
+                latest.samples,
+                older.dispersion,
+                older.window_dispersion,
+            )
+    if isinstance(latest, LevelStats) and isinstance(recent, LevelStats):
+        assert isinstance(older, LevelStats)
+        ahead = (
+            sign * (latest.centre - recent.centre)
+            if sign
+            else abs(latest.centre - older.centre) - abs(recent.centre - older.centre)
+        )
+        if ahead > 0:
+            return LevelStats(latest.centre, recent.scale, latest.samples, recent.inflation)
+    return recent
+
+
 def prepare_signal(
     bundle: Bundle, spec: SignalSpec, settings: JudgeSettings, start: float, step: float
 ) -> PreparedSignal:
@@ -227,7 +266,11 @@ def prepare_signal(
     base, recent = stats(lo, hi), stats(cut, hi)
     older = None
     if base is not None and recent is not None and _looks_worse(recent, base, sign):
-        older = stats(lo, cut)  # only then is the costlier comparison worth making
+        # Only then is the costlier comparison worth making. The older stretch ends one
+        # recent-window earlier still, so a degradation that began shortly before the recent
+        # minutes does not contaminate what it is compared with.
+        gap = int(history.t.searchsorted(start - 2 * settings.recent_pre_s))
+        older = stats(lo, gap)
     pre_existing = (
         older is not None
         and recent is not None
@@ -235,7 +278,9 @@ def prepare_signal(
         and _worse_than(recent, older, sign, spec, settings)
     )
     if pre_existing:
+        assert older is not None and recent is not None
         base = older
+        recent = _worst_recent(recent, stats(max(cut, hi - _LATEST_SAMPLES), hi), older, sign)
     base_slope = 0.0
     if spec.kind == SignalKind.SATURATION and spec.unit == SignalUnit.BYTES and hi - lo >= 12:
         thin = max(

@@ -23,7 +23,7 @@ class JudgeSettings(BaseModel):
     alpha: float = Field(1e-3, gt=0, lt=1, description="family-wise error per look (Holm)")
     warn_alpha: float = Field(1e-2, gt=0, lt=1, description="family-wise error for a warning")
     persistence: tuple[tuple[float, int], ...] = Field(
-        ((0.0, 2), (60.0, 3), (300.0, 4)),
+        ((0.0, 2), (60.0, 3), (120.0, 4)),
         description="(seconds after the rollout ended, consecutive samples that must each be "
         "bad): deploy-caused failures surface as new pods take traffic, so a sudden step long "
         "after the rollout needs more persistence before it rolls back",
@@ -72,6 +72,13 @@ class JudgeSettings(BaseModel):
     trend_min_s: float = Field(240, gt=0, description="shortest span a trend is fitted on")
     trend_per_hour: float = Field(
         0.3, gt=0, description="growth per hour, relative to the baseline level, that is a leak"
+    )
+    trend_deceleration: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="growth whose recent half is slower than this share of its older half is "
+        "settling (caches refilling after a restart), not leaking",
     )
     trend_min_level: float = Field(
         0.05, ge=0, description="a leak must also be this far above the baseline level"

@@ -10,7 +10,11 @@ from scipy.special import betainc
 from agent.bundle.series import FloatArray
 
 # Median of a chi-square variable with one degree of freedom: scales a robust dispersion.
-_CHI2_1_MEDIAN = 0.454936423119572
+# Share of squared residuals kept, and E[X | X below its 90th percentile] for X ~ chi-square(1)
+# (= P(chi-square(3) < q90) / 0.9, since x times the chi-square(1) density is the chi-square(3)
+# density).
+_TRIM_KEEP = 0.9
+_CHI2_1_TRIMMED_MEAN = 0.6230154841346819
 _MAD_TO_SD = 1.482602218505602
 
 
@@ -67,16 +71,42 @@ def rate_interval(bad: float, events: float, dispersion: float) -> tuple[float, 
 def robust_dispersion(bad: FloatArray, events: FloatArray, rate: float) -> tuple[float, float]:
     """(dispersion, lag-1 autocorrelation) of per-sample counts around a common rate.
 
-    The dispersion is the median squared Pearson residual over the chi-square(1) median,
-    so rare bursts do not inflate it; the autocorrelation is of the residuals.
+    The dispersion is the mean squared Pearson residual with the top tenth dropped (so rare
+    bursts do not inflate it), over the same trimmed mean of a chi-square(1); unlike a median
+    it stays unbiased for small counts. The autocorrelation is of the residuals, winsorised
+    at the same cut so one burst does not look like a persistent drift.
     """
     keep = events > 0
     if int(keep.sum()) < 8 or rate <= 0:
         return 1.0, 0.0
     expected = events[keep] * rate
     resid = (bad[keep] - expected) / np.sqrt(expected * (1.0 - min(rate, 0.999999)))
-    phi = median(resid * resid) / _CHI2_1_MEDIAN
-    return max(1.0, phi), lag1_autocorrelation(resid)
+    squared = np.sort(resid * resid)
+    kept = squared[: max(1, math.ceil(_TRIM_KEEP * squared.shape[0]))]
+    phi = float(kept.mean()) / _CHI2_1_TRIMMED_MEAN
+    cut = math.sqrt(float(kept[-1]))
+    return max(1.0, phi), lag1_autocorrelation(np.clip(resid, -cut, cut))
+
+
+def block_dispersion(bad: FloatArray, events: FloatArray, rate: float, block: int) -> float:
+    """Dispersion of sums over `block` consecutive samples, measured directly.
+
+    Non-overlapping blocks; the worst block is left out when there are eight or more, so a
+    single burst does not set it. 1.0 when there are fewer than four blocks.
+    """
+    blocks = bad.shape[0] // block
+    if blocks < 4 or rate <= 0:
+        return 1.0
+    used = blocks * block
+    b = bad[:used].reshape(blocks, block).sum(axis=1)
+    e = events[:used].reshape(blocks, block).sum(axis=1) * rate
+    keep = e > 0
+    if int(keep.sum()) < 4:
+        return 1.0
+    r2 = np.sort((b[keep] - e[keep]) ** 2 / (e[keep] * (1.0 - min(rate, 0.999999))))
+    if r2.shape[0] >= 8:
+        r2 = r2[:-1]
+    return max(1.0, float(r2.mean()))
 
 
 def lag1_autocorrelation(values: FloatArray) -> float:

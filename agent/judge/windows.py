@@ -27,6 +27,7 @@ class WindowTest:
     events: float | None
     interval: tuple[float, float] | None
     samples: int
+    halves_p: float = 0.0  # long windows: the larger p of the two halves tested on their own
 
 
 def _relative(current: float, reference: float, sign: int) -> float:
@@ -50,10 +51,24 @@ def _keep_mask(values: np.ndarray, drop: int, sign: int) -> np.ndarray:
     return keep
 
 
+def _newest_past(values: np.ndarray, slo: float | None, sign: int) -> bool:
+    """Are the newest samples (all but the oldest of the window) each past the objective?"""
+    if slo is None:
+        return False
+    rest = values[1:] if values.shape[0] > 1 else values
+    return bool(np.all(rest > slo)) if sign > 0 else bool(np.all(rest < slo))
+
+
 def short_test(
     sig: PreparedSignal, track: Track, hi: int, k: int, ref: CountStats | LevelStats, sign: int
 ) -> WindowTest | None:
-    """Each of the last k samples on its own must be worse: persistence without a lag."""
+    """Each of the last k samples on its own must be worse: persistence without a lag.
+
+    The oldest sample of a step change is usually only partly affected (the change began
+    inside its scrape interval), so it must be significantly worse but need not be past the
+    objective on its own: the window is past it when the pooled window and each newer
+    sample are. The estimate and effect are the pooled window's.
+    """
     lo = hi - k
     if lo < 0:
         return None
@@ -68,36 +83,37 @@ def short_test(
             )
             for i in range(k)
         )
-        least = float(x.min())
-        excess = float(min(x[i] * ev[i] - ev[i] * rate for i in range(k)))
+        bad, events = float((x * ev).sum()), float(ev.sum())
+        pooled = bad / events if events > 0 else float(x.mean())
         return WindowTest(
             "short",
             lo,
             hi,
             p,
-            least,
+            pooled,
             rate,
-            _relative(least, rate, 1),
-            _past(least, sig.slo_bad, 1),
-            excess,
-            float(ev.sum()),
-            rate_interval(float((x * ev).sum()), float(ev.sum()), ref.dispersion),
+            _relative(pooled, rate, 1),
+            _past(pooled, sig.slo_bad, 1) and _newest_past(x, sig.slo_bad, 1),
+            bad - events * rate,
+            events,
+            rate_interval(bad, events, ref.dispersion),
             k,
         )
     least = float(x.min()) if sign > 0 else float(x.max())
     z = sign * (least - ref.centre) / ref.scale
+    pooled = float(x.mean())
     return WindowTest(
         "short",
         lo,
         hi,
         normal_sf(z),
-        least,
+        pooled,
         ref.centre,
-        _relative(least, ref.centre, sign),
-        _past(least, sig.slo_bad, sign),
+        _relative(pooled, ref.centre, sign),
+        _past(pooled, sig.slo_bad, sign) and _newest_past(x, sig.slo_bad, sign),
         math.inf,
         None,
-        (least - 1.96 * ref.scale, least + 1.96 * ref.scale),
+        (pooled - 1.96 * ref.scale, pooled + 1.96 * ref.scale),
         k,
     )
 
