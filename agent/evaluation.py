@@ -22,6 +22,10 @@ from agent.bundle.model import Bundle
 from agent.bundle.reader import read_bundle
 from agent.judge.replay import DeployJudge, ReplayResult, replay
 
+# The delay targets are stated for deploys judged every 15 s; bundles scraped more coarsely
+# are reported apart (a 30 s scrape cannot see a regression in less than 30 s).
+FINE_STEP_S = 15.0
+
 TARGETS = {
     "false_rollback_pct": ("<=", 0.5),
     "false_pause_pct": ("<=", 2.0),
@@ -42,6 +46,7 @@ class Outcome(BaseModel):
     reference: float | None
     delay_s: float | None  # to the expected tier
     delay_to_rollback_s: float | None
+    step_s: float = 15.0
 
 
 def family_of(name: str) -> str:
@@ -101,6 +106,7 @@ def outcome(bundle: Bundle, result: ReplayResult) -> Outcome:
         reference=reference,
         delay_s=delay,
         delay_to_rollback_s=rollback,
+        step_s=bundle.manifest.step_seconds,
     )
 
 
@@ -133,8 +139,11 @@ class Scorecard(BaseModel):
     false_pause_pct: float | None
     rollback_recall_pct: float | None
     action_recall_pct: float | None
-    median_delay_to_rollback_s: float | None
+    median_delay_to_rollback_s: float | None  # bundles judged every 15 s (or finer)
     p90_delay_to_rollback_s: float | None
+    median_delay_to_rollback_all_s: float | None  # every bundle, whatever its step
+    p90_delay_to_rollback_all_s: float | None
+    warn_healthy_pct: float | None  # healthy deploys that drew a warning (tier >= 1)
     median_delay_s: float | None
     p90_delay_s: float | None
     families: list[FamilyRow]
@@ -167,6 +176,12 @@ class Scorecard(BaseModel):
             mark = "[green]✓[/]" if met[key] else "[red]✗[/]"
             table.add_row(key, _fmt(value), f"{op} {bound:g} {mark}")
         table.add_row("false_rollback_healthy_pct", _fmt(self.false_rollback_healthy_pct), "")
+        for key in (
+            "warn_healthy_pct",
+            "median_delay_to_rollback_all_s",
+            "p90_delay_to_rollback_all_s",
+        ):
+            table.add_row(key, _fmt(getattr(self, key)), "")
         table.add_row("median_delay_s (to expected tier)", _fmt(self.median_delay_s), "")
         table.add_row("p90_delay_s (to expected tier)", _fmt(self.p90_delay_s), "")
         console.print(table)
@@ -213,7 +228,12 @@ def score(outcomes: Iterable[Outcome], judge: str = "vigil") -> Scorecard:
     low = [o for o in scored if exp(o) <= 1]
     three = [o for o in scored if exp(o) == 3]
     action = [o for o in scored if exp(o) >= 2]
-    rollback_delays = [o.delay_to_rollback_s for o in three if o.delay_to_rollback_s is not None]
+    every_delay = [o.delay_to_rollback_s for o in three if o.delay_to_rollback_s is not None]
+    rollback_delays = [
+        o.delay_to_rollback_s
+        for o in three
+        if o.delay_to_rollback_s is not None and o.step_s <= FINE_STEP_S
+    ]
     delays = [o.delay_s for o in scored if exp(o) >= 1 and o.delay_s is not None]
     families = []
     for fam in sorted({o.family for o in scored}):
@@ -249,6 +269,9 @@ def score(outcomes: Iterable[Outcome], judge: str = "vigil") -> Scorecard:
         action_recall_pct=_pct(sum(o.max_tier >= 2 for o in action), len(action)),
         median_delay_to_rollback_s=_q(rollback_delays, 50),
         p90_delay_to_rollback_s=_q(rollback_delays, 90),
+        median_delay_to_rollback_all_s=_q(every_delay, 50),
+        p90_delay_to_rollback_all_s=_q(every_delay, 90),
+        warn_healthy_pct=_pct(sum(o.max_tier >= 1 for o in healthy), len(healthy)),
         median_delay_s=_q(delays, 50),
         p90_delay_s=_q(delays, 90),
         families=families,

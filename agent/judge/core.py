@@ -39,6 +39,10 @@ class _Analysis:
     finding: SignalFinding | None  # set when no test applies (no data, too early, trend)
 
 
+# Signals that fresh pods push up for a while (cold caches, JIT, connection pools).
+_WARMS_UP = frozenset({SignalKind.LATENCY, SignalKind.SATURATION})
+
+
 def _fmt(value: float, sig: PreparedSignal) -> str:
     if sig.counted:
         return f"{value:.3%}"
@@ -81,6 +85,9 @@ def _analyse(sig: PreparedSignal, prep: PreparedDeploy, at: float, s: JudgeSetti
             return bare("insufficient", "deploy just started: no samples yet")
         return bare("no_data", "no recent samples (scrape gap or series missing)")
     k = _persistence(track.t[hi - 1] - prep.rollout_end, s)
+    # Cold pods are slow for a while, and a spike on top of that looks like a step: in the
+    # warm-up every sample of a latency or saturation window must be past the objective.
+    partial = not (spec.kind in _WARMS_UP and track.t[hi - 1] < prep.warm_end)
     signs = (1, -1) if sig.sign == 0 else (sig.sign,)
     tests: list[tuple[int, WindowTest]] = []
     for sign in signs:
@@ -89,7 +96,7 @@ def _analyse(sig: PreparedSignal, prep: PreparedDeploy, at: float, s: JudgeSetti
             and track.t[hi - k] >= at - (k + 1.5) * prep.step
             and track.t[hi - k] >= prep.start + s.grace_s
         ):
-            short = short_test(sig, track, hi, k, sig.base, sign)
+            short = short_test(sig, track, hi, k, sig.base, sign, partial=partial)
             if short is not None:
                 tests.append((sign, short))
         lo = int(track.t.searchsorted(at - s.mid_samples * prep.step, side="right"))

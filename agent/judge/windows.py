@@ -51,23 +51,32 @@ def _keep_mask(values: np.ndarray, drop: int, sign: int) -> np.ndarray:
     return keep
 
 
-def _newest_past(values: np.ndarray, slo: float | None, sign: int) -> bool:
-    """Are the newest samples (all but the oldest of the window) each past the objective?"""
+def _newest_past(values: np.ndarray, slo: float | None, sign: int, partial: bool) -> bool:
+    """Are the newest samples (all but the oldest of the window, unless `partial` is off)
+    each past the objective?"""
     if slo is None:
         return False
-    rest = values[1:] if values.shape[0] > 1 else values
+    rest = values[1:] if partial and values.shape[0] > 1 else values
     return bool(np.all(rest > slo)) if sign > 0 else bool(np.all(rest < slo))
 
 
 def short_test(
-    sig: PreparedSignal, track: Track, hi: int, k: int, ref: CountStats | LevelStats, sign: int
+    sig: PreparedSignal,
+    track: Track,
+    hi: int,
+    k: int,
+    ref: CountStats | LevelStats,
+    sign: int,
+    *,
+    partial: bool = True,
 ) -> WindowTest | None:
     """Each of the last k samples on its own must be worse: persistence without a lag.
 
     The oldest sample of a step change is usually only partly affected (the change began
     inside its scrape interval), so it must be significantly worse but need not be past the
     objective on its own: the window is past it when the pooled window and each newer
-    sample are. The estimate and effect are the pooled window's.
+    sample are (every sample, when `partial` is off). The estimate and effect are the pooled
+    window's.
     """
     lo = hi - k
     if lo < 0:
@@ -93,7 +102,7 @@ def short_test(
             pooled,
             rate,
             _relative(pooled, rate, 1),
-            _past(pooled, sig.slo_bad, 1) and _newest_past(x, sig.slo_bad, 1),
+            _past(pooled, sig.slo_bad, 1) and _newest_past(x, sig.slo_bad, 1, partial),
             bad - events * rate,
             events,
             rate_interval(bad, events, ref.dispersion),
@@ -110,7 +119,7 @@ def short_test(
         pooled,
         ref.centre,
         _relative(pooled, ref.centre, sign),
-        _past(pooled, sig.slo_bad, sign) and _newest_past(x, sig.slo_bad, sign),
+        _past(pooled, sig.slo_bad, sign) and _newest_past(x, sig.slo_bad, sign, partial),
         math.inf,
         None,
         (pooled - 1.96 * ref.scale, pooled + 1.96 * ref.scale),
