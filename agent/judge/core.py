@@ -109,9 +109,12 @@ def _analyse(sig: PreparedSignal, prep: PreparedDeploy, at: float, s: JudgeSetti
             drop = max(s.mid_trim, int((hi - lo) * s.long_trim_fraction))
             long = aggregate_test(sig, "long", track, lo, hi, drop, sig.base, sign)
             if long is not None:
-                tests.append(
-                    (sign, replace(long, halves_p=_halves_p(sig, track, lo, hi, drop, sign)))
-                )
+                # The halves only matter for a pause, which needs both of these.
+                if long.p_value <= s.alpha and long.effect >= s.pause_effect[spec.kind]:
+                    long = replace(long, halves_p=_halves_p(sig, track, lo, hi, drop, sign))
+                else:
+                    long = replace(long, halves_p=1.0)
+                tests.append((sign, long))
     if not tests:
         return bare("insufficient", "too few samples since the deploy")
     p = min(1.0, len(tests) * min(t.p_value for _, t in tests))

@@ -17,6 +17,7 @@ from agent.judge.stats import (
     block_dispersion,
     count_excess_pvalue,
     lag1_autocorrelation,
+    median,
     normal_sf,
     robust_dispersion,
     robust_location_scale,
@@ -137,7 +138,8 @@ def _track(
     return Track(series.t[keep], bad[keep], ev[keep])
 
 
-def count_stats(track: Track, lo: int, hi: int) -> CountStats | None:
+def count_stats(track: Track, lo: int, hi: int, *, light: bool = False) -> CountStats | None:
+    """Counts over samples lo..hi; `light` skips the dispersions (a screen needs the rate)."""
     if track.events is None or hi - lo < 4:
         return None
     ev = track.events[lo:hi]
@@ -145,6 +147,8 @@ def count_stats(track: Track, lo: int, hi: int) -> CountStats | None:
     total_bad, total_ev = float(bad.sum()), float(ev.sum())
     if total_ev <= 0:
         return None
+    if light:
+        return CountStats(total_bad, total_ev, hi - lo)
     rate = (total_bad + 0.5) / (total_ev + 1.0)
     phi, rho = robust_dispersion(bad, ev, rate)
     # A window's dispersion: modelled from the per-sample one and the residuals' correlation,
@@ -154,9 +158,12 @@ def count_stats(track: Track, lo: int, hi: int) -> CountStats | None:
     return CountStats(total_bad, total_ev, hi - lo, phi, max(modelled, measured))
 
 
-def level_stats(values: FloatArray) -> LevelStats | None:
+def level_stats(values: FloatArray, *, light: bool = False) -> LevelStats | None:
+    """Robust level and noise of values; `light` gives the level only (for a screen)."""
     if values.shape[0] < 4:
         return None
+    if light:
+        return LevelStats(median(values), 0.0, int(values.shape[0]), 1.0)
     centre, scale = robust_location_scale(values)
     rho = lag1_autocorrelation(values)
     return LevelStats(centre, scale, int(values.shape[0]), variance_inflation(rho))
@@ -258,12 +265,12 @@ def prepare_signal(
     cut = int(history.t.searchsorted(start - settings.recent_pre_s))
     hi = int(history.t.searchsorted(start))
 
-    def stats(a: int, b: int) -> CountStats | LevelStats | None:
+    def stats(a: int, b: int, light: bool = False) -> CountStats | LevelStats | None:
         if counted:
-            return count_stats(history, a, b)
-        return level_stats(history.x[a:b])
+            return count_stats(history, a, b, light=light)
+        return level_stats(history.x[a:b], light=light)
 
-    base, recent = stats(lo, hi), stats(cut, hi)
+    base, recent = stats(lo, hi), stats(cut, hi, light=True)
     older = None
     if base is not None and recent is not None and _looks_worse(recent, base, sign):
         # Only then is the costlier comparison worth making. The older stretch ends one
@@ -278,8 +285,10 @@ def prepare_signal(
         and _worse_than(recent, older, sign, spec, settings)
     )
     if pre_existing:
-        assert older is not None and recent is not None
+        assert older is not None
         base = older
+        recent = stats(cut, hi)
+        assert recent is not None
         recent = _worst_recent(recent, stats(max(cut, hi - _LATEST_SAMPLES), hi), older, sign)
     base_slope = 0.0
     if spec.kind == SignalKind.SATURATION and spec.unit == SignalUnit.BYTES and hi - lo >= 12:

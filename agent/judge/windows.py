@@ -44,9 +44,11 @@ def _past(value: float, slo: float | None, sign: int) -> bool:
 
 def _keep_mask(values: np.ndarray, drop: int, sign: int) -> np.ndarray:
     """Mask dropping the `drop` worst samples (bursts), so one blip cannot carry a window."""
-    keep = np.ones(values.shape[0], dtype=bool)
-    if drop > 0 and values.shape[0] > drop:
-        worst = np.argsort(sign * values, kind="stable")[-drop:]
+    n = values.shape[0]
+    keep = np.ones(n, dtype=bool)
+    if drop > 0 and n > drop:
+        # Stable order, so ties drop the same samples on every run (determinism).
+        worst = np.argsort(values if sign > 0 else -values, kind="stable")[n - drop :]
         keep[worst] = False
     return keep
 
@@ -167,7 +169,7 @@ def aggregate_test(
             rate_interval(bad, events, disp),
             n,
         )
-    cur = float(x[keep].mean())
+    cur = float(np.add.reduce(x[keep])) / n
     se = ref.scale * math.sqrt(ref.inflation / n + ref.inflation / max(ref.samples, 1))
     z = sign * (cur - ref.centre) / se
     return WindowTest(
