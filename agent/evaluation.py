@@ -27,7 +27,7 @@ from agent.judge.replay import DeployJudge, ReplayResult, replay
 FINE_STEP_S = 15.0
 
 TARGETS = {
-    "false_rollback_pct": ("<=", 0.5),
+    "false_rollback_healthy_pct": ("<=", 0.5),
     "false_pause_pct": ("<=", 2.0),
     "rollback_recall_pct": (">=", 99.0),
     "action_recall_pct": (">=", 95.0),
@@ -134,8 +134,8 @@ class Scorecard(BaseModel):
     unscored: int
     healthy: int
     faulty: int
-    false_rollback_pct: float | None
-    false_rollback_healthy_pct: float | None
+    false_rollback_pct: float | None  # tier 3 on anything not expected at tier 3
+    false_rollback_healthy_pct: float | None  # tier 3 on healthy deploys (the target)
     false_pause_pct: float | None
     rollback_recall_pct: float | None
     action_recall_pct: float | None
@@ -175,8 +175,8 @@ class Scorecard(BaseModel):
             value = getattr(self, key)
             mark = "[green]✓[/]" if met[key] else "[red]✗[/]"
             table.add_row(key, _fmt(value), f"{op} {bound:g} {mark}")
-        table.add_row("false_rollback_healthy_pct", _fmt(self.false_rollback_healthy_pct), "")
         for key in (
+            "false_rollback_pct",
             "warn_healthy_pct",
             "median_delay_to_rollback_all_s",
             "p90_delay_to_rollback_all_s",

@@ -39,7 +39,7 @@ from evals.sim import generate_suite
 
 JUDGES = ("vigil", "static", "flagger", "kayenta")
 EXTRA_ROWS = (
-    "false_rollback_healthy_pct",
+    "false_rollback_pct",
     "warn_healthy_pct",
     "median_delay_to_rollback_all_s",
     "p90_delay_to_rollback_all_s",

@@ -359,3 +359,12 @@ def test_a_transient_excursion_within_slo_does_not_pause() -> None:
     # shift to hold through the whole long window (both halves), so at most a warning.
     b = service(latency_fn=lambda t, r: np.where((r >= 600) & (r < 720), 1.4, 1.0), seed=7)
     assert replay(b, VigilJudge()).max_tier <= 1
+
+
+def test_canary_worse_but_baseline_cohort_degraded_too_is_not_deploy_caused() -> None:
+    # Both cohorts fail far more than before the deploy; the canary (cold pods) even more.
+    # Rolling the canary back would leave the old pods failing: escalate, do not roll back.
+    b = _canary(0.12, 0.04)
+    assert replay(b, VigilJudge()).max_tier <= 1
+    f = next(f for f in judge(b, T0 + 300).findings if f.signal == "error_ratio")
+    assert f.deploy_caused is False and "degraded too" in f.reason

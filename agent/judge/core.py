@@ -24,7 +24,14 @@ from agent.judge.prepared import (
 from agent.judge.settings import JudgeSettings
 from agent.judge.stats import count_excess_pvalue, holm_thresholds, median, theil_sen
 from agent.judge.verdict import Comparison, FindingStatus, SignalFinding, Verdict, VerdictStatus
-from agent.judge.windows import WindowTest, aggregate_test, cohort_pvalue, recent_pvalue, short_test
+from agent.judge.windows import (
+    WindowTest,
+    aggregate_test,
+    cohort_pvalue,
+    control_vs_history,
+    recent_pvalue,
+    short_test,
+)
 
 _DEFAULT = JudgeSettings()
 _STATUS: dict[int, FindingStatus] = {0: "ok", 1: "warn", 2: "regressed", 3: "breach"}
@@ -302,10 +309,18 @@ def _decide(
         if sig.control is not None:
             cp, ceff = cohort_pvalue(sig, test, sign)
             comparison = "cohort"
+            hp, heff = control_vs_history(sig, test, sign)
             if cp > s.alpha or ceff < pause_gate:
                 caused = False
                 notes.append(
                     f"the baseline cohort is as bad (canary {ceff:+.0%} vs baseline, p={cp:.2g})"
+                )
+            elif hp <= s.alpha and heff >= pause_gate:
+                # Old pods are failing too: rolling the canary back would not end it.
+                caused = False
+                notes.append(
+                    f"the baseline cohort is degraded too ({heff:+.0%} vs before the deploy, "
+                    f"p={hp:.2g}), though the canary is worse ({ceff:+.0%})"
                 )
         if caused and sig.pre_existing:
             rp, reff = recent_pvalue(sig, test, sign)

@@ -270,9 +270,12 @@ def prepare_signal(
             return count_stats(history, a, b, light=light)
         return level_stats(history.x[a:b], light=light)
 
-    base, recent = stats(lo, hi), stats(cut, hi, light=True)
+    base = stats(lo, hi)
+    # The recent minutes, and the last one (a degradation that began a minute or two before
+    # the deploy barely moves the median of five).
+    screens = [stats(cut, hi, light=True), stats(max(cut, hi - _LATEST_SAMPLES), hi, light=True)]
     older = None
-    if base is not None and recent is not None and _looks_worse(recent, base, sign):
+    if base is not None and any(r is not None and _looks_worse(r, base, sign) for r in screens):
         # Only then is the costlier comparison worth making. The older stretch ends one
         # recent-window earlier still, so a degradation that began shortly before the recent
         # minutes does not contaminate what it is compared with.
@@ -280,10 +283,10 @@ def prepare_signal(
         older = stats(lo, gap)
     pre_existing = (
         older is not None
-        and recent is not None
         and older.samples >= 20
-        and _worse_than(recent, older, sign, spec, settings)
+        and any(r is not None and _worse_than(r, older, sign, spec, settings) for r in screens)
     )
+    recent = None
     if pre_existing:
         assert older is not None
         base = older

@@ -242,3 +242,30 @@ def recent_pvalue(sig: PreparedSignal, test: WindowTest, sign: int) -> tuple[flo
         normal_sf(sign * (test.current - ref.centre) / se),
         _relative(test.current, ref.centre, sign),
     )
+
+
+def control_vs_history(sig: PreparedSignal, test: WindowTest, sign: int) -> tuple[float, float]:
+    """(p, effect): is the baseline cohort itself worse than the pre-deploy history over the
+    test's stretch of time? Then something beside the deploy is hurting every pod."""
+    control, ref = sig.control, sig.base
+    if control is None or ref is None or control.t.shape[0] == 0:
+        return 1.0, 0.0
+    t0, t1 = sig.current.t[test.lo], sig.current.t[test.hi - 1]
+    a = int(control.t.searchsorted(t0 - 1e-6))
+    b = int(control.t.searchsorted(t1 + 1e-6))
+    if b - a < 1:
+        return 1.0, 0.0
+    x = control.x[a:b]
+    if isinstance(ref, CountStats):
+        assert control.events is not None
+        ev = control.events[a:b]
+        bad, events = float((x * ev).sum()), float(ev.sum())
+        if events <= 0:
+            return 1.0, 0.0
+        disp = ref.window_dispersion if b - a > 1 else ref.dispersion
+        p = count_excess_pvalue(bad, events, ref.bad, ref.events, disp)
+        return p, _relative(bad / events, ref.rate, 1)
+    n = b - a
+    cur = float(np.add.reduce(x)) / n
+    se = ref.scale * math.sqrt(ref.inflation / n + ref.inflation / max(ref.samples, 1))
+    return normal_sf(sign * (cur - ref.centre) / se), _relative(cur, ref.centre, sign)
