@@ -61,7 +61,7 @@ class GuardPolicy(BaseModel):
     max_rollbacks_per_hour: int = Field(3, ge=0, description="across all services")
     max_pauses_per_hour: int = Field(6, ge=0, description="across all services")
     escalate_severities: frozenset[str] = Field(
-        frozenset({"p1", "p2", "sev1", "sev2", "critical", "page"}),
+        frozenset({"p1", "p2", "sev1", "sev2"}),
         description="alert severities (lower case) for which a human decides",
     )
     max_services_affected: int = Field(

@@ -181,7 +181,7 @@ all_facts = st.builds(
     now=st.just(NOW),
     service=services,
     environment=st.sampled_from([None, "production"]),
-    severity=st.sampled_from([None, "warning", "critical", "P2", "info"]),
+    severity=st.sampled_from([None, "warning", "critical", "P2", "sev1", "info"]),
     services_affected=st.lists(services, max_size=3).map(tuple),
     deploy_id=st.sampled_from([None, "d-42"]),
     verdict_tier=st.sampled_from([None, 0, 1, 2, 3]),

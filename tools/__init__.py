@@ -1,0 +1,23 @@
+"""The agent's typed tools."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tools.base import Tool
+
+
+def all_tools() -> list[Tool[Any, Any]]:
+    """Every tool, in the order the model sees them: read first, act last."""
+    from tools import act, read
+
+    return [
+        read.judge_deploy,
+        read.list_deploys,
+        read.query_metrics,
+        read.get_runbook,
+        act.pause_rollout,
+        act.rollback,
+        act.escalate,
+        act.notify,
+    ]

@@ -1,0 +1,1 @@
+"""Where the agent's tools read from and act through: interfaces and implementations."""

@@ -1,0 +1,52 @@
+"""What every tool call can reach: the incident, the backends, the judge, the guard's policy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from agent.audit import AuditLog
+from agent.backends.base import (
+    Actuator,
+    ChangeSource,
+    DeployInfo,
+    DeploySource,
+    Escalator,
+    LogSource,
+    MetricsSource,
+)
+from agent.guard import GuardPolicy
+from agent.incident import Incident
+from agent.judge.verdict import Verdict
+from agent.runbooks import RunbookLibrary
+
+Judge = Callable[[DeployInfo, float], Verdict]
+
+
+@dataclass
+class ToolContext:
+    incident: Incident
+    now: float
+    metrics: MetricsSource | None
+    logs: LogSource | None
+    changes: ChangeSource | None
+    deploys: DeploySource | None
+    judge: Judge | None
+    actuator: Actuator
+    escalator: Escalator
+    runbooks: RunbookLibrary
+    policy: GuardPolicy
+    audit: AuditLog
+    actor: str = "agent"
+    step_s: float = 15.0
+    missing: set[str] = field(default_factory=set)  # sources that could not be read
+
+    def suspect_deploy(self, deploy_id: str | None = None) -> DeployInfo | None:
+        """The named deploy, or the latest deploy of the service before `now`."""
+        if self.deploys is None:
+            self.missing.add("deploys")
+            return None
+        found = self.deploys.deploys(self.incident.service, self.now - 6 * 3600, self.now)
+        if deploy_id is not None:
+            return next((d for d in found if d.id == deploy_id), None)
+        return found[0] if found else None

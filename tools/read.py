@@ -1,0 +1,211 @@
+"""Read-only tools: metrics, deploys, the judge's verdict, runbooks."""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, Field
+
+from agent.backends.base import SourceUnavailable
+from tools.base import ToolFailure, tool
+from tools.context import ToolContext
+
+
+class QueryMetricsInput(BaseModel):
+    query: str = Field(
+        description="a signal name (e.g. error_ratio) or a PromQL expression", min_length=1
+    )
+    minutes: float = Field(60, gt=0, le=24 * 60, description="how far back from now to look")
+    step_seconds: float = Field(60, gt=0, le=3600, description="resolution of the points")
+    instant: bool = Field(False, description="only the latest value of each series")
+
+
+class SeriesSummary(BaseModel):
+    name: str
+    labels: dict[str, str]
+    points: list[tuple[float, float | None]]
+    latest: float | None
+    minimum: float | None
+    maximum: float | None
+    mean: float | None
+    gaps: int
+
+
+class QueryMetricsOutput(BaseModel):
+    query: str
+    start: float
+    end: float
+    series: list[SeriesSummary]
+
+
+@tool("query_metrics")
+def query_metrics(ctx: ToolContext, args: QueryMetricsInput) -> QueryMetricsOutput:
+    """Query a metric over the last N minutes (or its latest value). Gaps are reported as
+    null, never as zero. Use signal names from judge_deploy's findings, or PromQL."""
+    if ctx.metrics is None:
+        ctx.missing.add("metrics")
+        raise ToolFailure("no metrics source is configured")
+    start, end = ctx.now - args.minutes * 60, ctx.now
+    try:
+        found = ctx.metrics.query_range(args.query, start, end, args.step_seconds)
+    except SourceUnavailable as exc:
+        raise ToolFailure(str(exc)) from None
+    out = []
+    for s in found:
+        values = [p.v for p in s.points if p.v is not None and math.isfinite(p.v)]
+        points = [(p.t, p.v) for p in s.points]
+        out.append(
+            SeriesSummary(
+                name=s.name,
+                labels=s.labels,
+                points=points[-1:] if args.instant else points,
+                latest=values[-1] if values else None,
+                minimum=min(values) if values else None,
+                maximum=max(values) if values else None,
+                mean=sum(values) / len(values) if values else None,
+                gaps=len(points) - len(values),
+            )
+        )
+    return QueryMetricsOutput(query=args.query, start=start, end=end, series=out)
+
+
+class ListDeploysInput(BaseModel):
+    hours: float = Field(6, gt=0, le=7 * 24, description="how far back to look")
+
+
+class DeploySummary(BaseModel):
+    id: str
+    version: str
+    previous_version: str | None
+    started_at: str
+    finished_at: str | None
+    strategy: str | None
+    minutes_before_incident: float
+
+
+class ListDeploysOutput(BaseModel):
+    service: str
+    deploys: list[DeploySummary]
+
+
+@tool("list_deploys")
+def list_deploys(ctx: ToolContext, args: ListDeploysInput) -> ListDeploysOutput:
+    """List the incident service's deploys in the last N hours, newest first, with how long
+    before the incident each one started."""
+    if ctx.deploys is None:
+        ctx.missing.add("deploys")
+        raise ToolFailure("no deploy source is configured")
+    found = ctx.deploys.deploys(ctx.incident.service, ctx.now - args.hours * 3600, ctx.now)
+    return ListDeploysOutput(
+        service=ctx.incident.service,
+        deploys=[
+            DeploySummary(
+                id=d.id,
+                version=d.version,
+                previous_version=d.previous_version,
+                started_at=d.started_at.isoformat(),
+                finished_at=d.finished_at.isoformat() if d.finished_at else None,
+                strategy=d.strategy,
+                minutes_before_incident=round(
+                    (ctx.incident.started_at - d.started_at.timestamp()) / 60, 1
+                ),
+            )
+            for d in found
+        ],
+    )
+
+
+class JudgeDeployInput(BaseModel):
+    deploy_id: str | None = Field(
+        None, description="the deploy to judge; default the service's latest deploy"
+    )
+
+
+class FindingSummary(BaseModel):
+    signal: str
+    kind: str
+    critical: bool
+    tier: int
+    status: str
+    reason: str
+
+
+class JudgeDeployOutput(BaseModel):
+    deploy_id: str
+    version: str
+    tier: int
+    tier_name: str
+    status: str
+    deploy_caused: bool | None
+    reasons: list[str]
+    findings: list[FindingSummary]
+
+
+@tool("judge_deploy")
+def judge_deploy(ctx: ToolContext, args: JudgeDeployInput) -> JudgeDeployOutput:
+    """Run Vigil's deterministic statistical judge on a deploy now: tier 0 healthy, 1 warn,
+    2 pause, 3 roll back, whether the regression is caused by the deploy, and the evidence
+    per signal. Only this verdict can authorise a rollback."""
+    deploy = ctx.suspect_deploy(args.deploy_id)
+    if deploy is None:
+        raise ToolFailure(f"no deploy {args.deploy_id or ''} found for {ctx.incident.service}")
+    if ctx.judge is None:
+        ctx.missing.add("judge")
+        raise ToolFailure("the judge has no metrics to work on")
+    v = ctx.judge(deploy, ctx.now)
+    return JudgeDeployOutput(
+        deploy_id=deploy.id,
+        version=deploy.version,
+        tier=v.tier,
+        tier_name=v.tier_name,
+        status=v.status,
+        deploy_caused=v.deploy_caused,
+        reasons=list(v.reasons),
+        findings=[
+            FindingSummary(
+                signal=f.signal,
+                kind=f.kind,
+                critical=f.critical,
+                tier=f.tier,
+                status=f.status,
+                reason=f.reason,
+            )
+            for f in v.findings
+        ],
+    )
+
+
+class GetRunbookInput(BaseModel):
+    name: str | None = Field(None, description="a runbook name; default: match the alert")
+
+
+class RunbookOutput(BaseModel):
+    name: str
+    title: str
+    allows_pause: bool
+    body: str
+    others: list[str]
+
+
+@tool("get_runbook")
+def get_runbook(ctx: ToolContext, args: GetRunbookInput) -> RunbookOutput:
+    """Read the runbook for this alert (or a named one): diagnostic steps and the actions it
+    allows. Runbooks never grant more than the policy guard allows."""
+    if args.name is not None:
+        book = ctx.runbooks.get(args.name)
+        if book is None:
+            known = ", ".join(sorted(ctx.runbooks.runbooks)) or "none"
+            raise ToolFailure(f"no runbook named {args.name!r}; available: {known}")
+    else:
+        matches = ctx.runbooks.match(ctx.incident.alertname)
+        if not matches:
+            raise ToolFailure(f"no runbook matches alert {ctx.incident.alertname!r}")
+        book = matches[0]
+    others = sorted(n for n in ctx.runbooks.runbooks if n != book.name)
+    return RunbookOutput(
+        name=book.name,
+        title=book.title,
+        allows_pause=book.allows_pause,
+        body=book.body,
+        others=others,
+    )
