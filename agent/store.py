@@ -1,0 +1,155 @@
+"""Vigil's sqlite store: incidents, their investigations and the audit trail.
+
+Schema changes are named migration functions applied in order and recorded in `migrations`,
+so an old database upgrades itself on open. WAL mode, so readers never block the writer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from agent.audit import AuditEvent
+
+
+def _m001_incidents(db: sqlite_utils.Database) -> None:
+    db.table("incidents").create(
+        {
+            "id": str,
+            "created_at": float,
+            "service": str,
+            "environment": str,
+            "alertname": str,
+            "severity": str,
+            "deploy_id": str,
+            "mode": str,
+            "tier": int,
+            "deploy_caused": int,
+            "confidence": float,
+            "escalated": int,
+            "summary": str,
+            "result": str,  # the investigation's JSON, as `vigil triage --json` prints it
+        },
+        pk="id",
+    )
+    db.table("incidents").create_index(["service", "created_at"])
+
+
+def _m002_audit(db: sqlite_utils.Database) -> None:
+    db.table("audit").create(
+        {
+            "incident_id": str,
+            "seq": int,
+            "at": float,
+            "kind": str,
+            "actor": str,
+            "summary": str,
+            "data": str,
+        },
+        pk=("incident_id", "seq"),
+        foreign_keys=[("incident_id", "incidents", "id")],
+    )
+    db.table("audit").create_index(["kind", "at"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m001_incidents, _m002_audit]
+
+
+class Store:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite_utils.Database(str(path))
+        if str(path) != ":memory:":
+            self.db.enable_wal()
+        self.migrate()
+
+    def migrate(self) -> list[str]:
+        """Apply every migration not yet applied; returns their names."""
+        if "migrations" not in self.db.table_names():
+            self.db.table("migrations").create({"name": str, "applied_at": float}, pk="name")
+        done = {row["name"] for row in self.db.table("migrations").rows}
+        applied = []
+        for migration in MIGRATIONS:
+            name = migration.__name__.lstrip("_")
+            if name in done:
+                continue
+            with self.db.conn:
+                migration(self.db)
+                self.db.table("migrations").insert({"name": name, "applied_at": time.time()})
+            applied.append(name)
+        return applied
+
+    def save_incident(self, result: dict[str, Any], events: list[AuditEvent]) -> None:
+        """The investigation and its audit trail, in one transaction (all or nothing)."""
+        incident_id = str(result["incident_id"])
+        row = {
+            "id": incident_id,
+            "created_at": time.time(),
+            "service": result.get("service"),
+            "environment": result.get("environment"),
+            "alertname": result.get("alertname"),
+            "severity": result.get("severity"),
+            "deploy_id": result.get("deploy_id"),
+            "mode": result.get("mode"),
+            "tier": result.get("tier"),
+            "deploy_caused": None
+            if result.get("deploy_caused") is None
+            else int(bool(result["deploy_caused"])),
+            "confidence": result.get("confidence"),
+            "escalated": int(bool(result.get("escalated"))),
+            "summary": result.get("summary"),
+            "result": json.dumps(result, sort_keys=True),
+        }
+        audit_rows = [
+            {
+                "incident_id": incident_id,
+                "seq": e.seq,
+                "at": e.at,
+                "kind": e.kind,
+                "actor": e.actor,
+                "summary": e.summary,
+                "data": json.dumps(e.data, sort_keys=True, default=str),
+            }
+            for e in events
+        ]
+        with self.db.conn:
+            self.db.table("audit").delete_where("incident_id = ?", [incident_id])
+            self.db.table("incidents").upsert(row, pk="id")
+            if audit_rows:
+                self.db.table("audit").insert_all(audit_rows)
+
+    def incident(self, incident_id: str) -> dict[str, Any] | None:
+        rows = list(self.db.table("incidents").rows_where("id = ?", [incident_id]))
+        if not rows:
+            return None
+        result: dict[str, Any] = json.loads(rows[0]["result"])
+        return result
+
+    def audit(self, incident_id: str) -> list[AuditEvent]:
+        rows = self.db.table("audit").rows_where("incident_id = ?", [incident_id], order_by="seq")
+        return [
+            AuditEvent(
+                seq=r["seq"],
+                at=r["at"],
+                kind=r["kind"],
+                actor=r["actor"],
+                summary=r["summary"],
+                data=json.loads(r["data"]),
+            )
+            for r in rows
+        ]
+
+    def incidents(self, service: str | None = None) -> list[dict[str, Any]]:
+        where, args = ("service = ?", [service]) if service else (None, [])
+        return list(
+            self.db.table("incidents").rows_where(
+                where, args, order_by="created_at desc", select="id, service, tier, summary"
+            )
+        )
