@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import datetime
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agent.errors import InputError
 from agent.incident import Incident
 
 # Field names are Alertmanager's own (camelCase), so payloads validate as they are sent.
@@ -71,4 +74,45 @@ def incident_from_alert(payload: AlertmanagerPayload) -> Incident:
         summary=summary,
         started_at=started,
         services_affected=tuple(services),
+        annotations={**first.annotations, **payload.commonAnnotations},
     )
+
+
+def _line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
+    """Best-effort line of a field path in JSON text: the key's occurrence for its list index."""
+    line: int | None = None
+    offset = 0
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            continue
+        index = next((p for p in reversed(loc[:i]) if isinstance(p, int)), 0)
+        pos = offset
+        for _ in range(index + 1):
+            found = text.find(f'"{part}"', pos)
+            if found == -1:
+                return line
+            pos = found + 1
+        offset = pos - 1
+        line = text.count("\n", 0, offset) + 1
+    return line
+
+
+def load_alert_file(path: Path) -> AlertmanagerPayload:
+    """An Alertmanager payload from a file; malformed input names the file, line and field."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not UTF-8 text: {exc}") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"not valid JSON: {exc.msg}", line=exc.lineno) from None
+    try:
+        return AlertmanagerPayload.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = tuple(err["loc"])
+        field = ".".join(str(p) for p in loc) or None
+        raise InputError(path, err["msg"], line=_line_of(text, loc), field=field) from None

@@ -131,6 +131,78 @@ def eval_cmd(
         card.render(_out)
 
 
+def _default_db() -> Path:
+    import os
+
+    env = os.environ.get("VIGIL_DB")
+    if env:
+        return Path(env)
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "vigil" / "vigil.db"
+
+
+@app.command("triage")
+def triage_cmd(
+    alert: Annotated[
+        Path | None,
+        typer.Argument(help="An Alertmanager webhook payload (v4) as JSON. Default: the bundle's."),
+    ] = None,
+    bundle: Annotated[
+        Path | None, typer.Option(help="Investigate against this deploy bundle's data.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    db: Annotated[
+        Path | None,
+        typer.Option(help="The sqlite store (default $VIGIL_DB or ~/.local/state/vigil/vigil.db)."),
+    ] = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Use the offline planner even if a key is set.")
+    ] = False,
+    at: Annotated[
+        str | None,
+        typer.Option(help="Investigate as of this moment (default: 30 s after the alert)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Decide actions but do not execute them.")
+    ] = False,
+) -> None:
+    """Investigate an alert: was it the deploy, which change, what was done, what next."""
+    from agent.alerts import incident_from_alert, load_alert_file
+    from agent.bundle import read_bundle
+    from agent.guard import GuardPolicy
+    from agent.store import Store
+    from agent.triage import settings_and_loop, to_json, triage
+    from agent.triage_md import to_markdown
+    from tools.bundle import bundle_context
+
+    try:
+        if bundle is None:
+            raise VigilError(
+                "no data source: pass --bundle DIR (live Prometheus, Loki and git sources "
+                "are configured in vigil.yaml)"
+            )
+        data = read_bundle(bundle)
+        incident = None
+        if alert is not None:
+            incident = incident_from_alert(load_alert_file(alert))
+        elif data.alert is None:
+            raise VigilError(f"{bundle}: the bundle has no alert.json; pass ALERT.json")
+        start = data.manifest.deploy.started_at.timestamp()
+        now = parse_moment(at, start) if at else None
+        ctx = bundle_context(data, now=now, incident=incident, policy=GuardPolicy(dry_run=dry_run))
+        loop, why = settings_and_loop(offline=offline)
+        result = triage(ctx, loop=loop, offline_reason=why)
+        Store(db or _default_db()).save_incident(result.model_dump(mode="json"), ctx.audit.events)
+    except VigilError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        print(to_json(result))
+    else:
+        from rich.markdown import Markdown
+
+        _out.print(Markdown(to_markdown(result)))
+
+
 def main() -> None:
     """Entry point that turns Vigil's errors into a message and exit code 2."""
     try:

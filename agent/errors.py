@@ -1,7 +1,8 @@
 """Vigil's one error tree.
 
     VigilError
-    ├── BundleError            a deploy bundle is malformed (names file, line, field)
+    ├── InputError             an input file is malformed (names file, line, field)
+    │   └── BundleError        ... a deploy bundle's
     ├── ConfigError            settings or configuration are invalid
     └── JudgeError             the judge was asked something it cannot answer
 
@@ -17,8 +18,8 @@ class VigilError(Exception):
     """Base of every error Vigil raises on purpose."""
 
 
-class BundleError(VigilError):
-    """A deploy bundle could not be read: the message names the file, line and field."""
+class InputError(VigilError):
+    """An input file could not be read: the message names the file, line and field."""
 
     def __init__(
         self,
@@ -40,13 +41,17 @@ class BundleError(VigilError):
 
     def __reduce__(self) -> tuple[object, ...]:
         # Keyword-only fields: the default pickling would lose them (and fail in worker pools).
-        return (_rebuild_bundle_error, (self.path, self.reason, self.line, self.field))
+        return (_rebuild_input_error, (type(self), self.path, self.reason, self.line, self.field))
 
 
-def _rebuild_bundle_error(
-    path: Path, message: str, line: int | None, field: str | None
-) -> BundleError:
-    return BundleError(path, message, line=line, field=field)
+class BundleError(InputError):
+    """A deploy bundle could not be read: the message names the file, line and field."""
+
+
+def _rebuild_input_error(
+    cls: type[InputError], path: Path, message: str, line: int | None, field: str | None
+) -> InputError:
+    return cls(path, message, line=line, field=field)
 
 
 class ConfigError(VigilError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Incident(BaseModel):
@@ -18,3 +18,4 @@ class Incident(BaseModel):
     summary: str = ""
     started_at: float
     services_affected: tuple[str, ...] = ()
+    annotations: dict[str, str] = Field(default_factory=dict)  # untrusted text

@@ -60,6 +60,15 @@ def _m002_audit(db: sqlite_utils.Database) -> None:
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m001_incidents, _m002_audit]
 
 
+def _insert(table: str, columns: list[str]) -> str:
+    names = ", ".join(f"[{c}]" for c in columns)
+    return f"INSERT INTO [{table}] ({names}) VALUES ({', '.join('?' for _ in columns)})"
+
+
+def _upsert(table: str, columns: list[str]) -> str:
+    return _insert(table, columns).replace("INSERT INTO", "INSERT OR REPLACE INTO", 1)
+
+
 class Store:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -119,11 +128,15 @@ class Store:
             }
             for e in events
         ]
-        with self.db.conn:
-            self.db.table("audit").delete_where("incident_id = ?", [incident_id])
-            self.db.table("incidents").upsert(row, pk="id")
+        # One transaction by hand: sqlite-utils' table methods commit on their own.
+        conn = self.db.conn
+        with conn:
+            conn.execute("DELETE FROM audit WHERE incident_id = ?", [incident_id])
+            conn.execute(_upsert("incidents", list(row)), list(row.values()))
             if audit_rows:
-                self.db.table("audit").insert_all(audit_rows)
+                conn.executemany(
+                    _insert("audit", list(audit_rows[0])), [list(r.values()) for r in audit_rows]
+                )
 
     def incident(self, incident_id: str) -> dict[str, Any] | None:
         rows = list(self.db.table("incidents").rows_where("id = ?", [incident_id]))

@@ -44,8 +44,9 @@ def bundle_context(
     settings: JudgeSettings | None = None,
     audit: AuditLog | None = None,
     actor: str = "agent",
+    incident: Incident | None = None,
 ) -> ToolContext:
-    incident = incident_for(bundle)
+    incident = incident or incident_for(bundle)
     end = bundle.manifest.watch_until.timestamp()
     at = now if now is not None else min(incident.started_at + GROUP_WAIT_S, end)
     world = BundleWorld(bundle, at)

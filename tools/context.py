@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from agent.audit import AuditLog
 from agent.backends.base import (
@@ -40,6 +41,7 @@ class ToolContext:
     actor: str = "agent"
     step_s: float = 15.0
     missing: set[str] = field(default_factory=set)  # sources that could not be read
+    memo: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # per-run cache of readings
 
     def suspect_deploy(self, deploy_id: str | None = None) -> DeployInfo | None:
         """The named deploy, or the latest deploy of the service before `now`."""

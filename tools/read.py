@@ -128,6 +128,12 @@ class FindingSummary(BaseModel):
     tier: int
     status: str
     reason: str
+    baseline: float | None = None
+    current: float | None = None
+    effect: float | None = None
+    p_value: float | None = None
+    slo: float | None = None
+    past_slo: bool = False
 
 
 class JudgeDeployOutput(BaseModel):
@@ -169,10 +175,32 @@ def judge_deploy(ctx: ToolContext, args: JudgeDeployInput) -> JudgeDeployOutput:
                 tier=f.tier,
                 status=f.status,
                 reason=f.reason,
+                baseline=_round(f.baseline),
+                current=_round(f.current),
+                effect=_round(f.effect),
+                p_value=_round(f.p_value),
+                slo=f.slo,
+                past_slo=f.past_slo,
             )
             for f in v.findings
         ],
     )
+
+
+def _regressed_kinds(ctx: ToolContext) -> tuple[str, ...]:
+    """Kinds of the signals the judge finds worse now, worst first (to match runbooks)."""
+    if ctx.judge is None or ctx.deploys is None:
+        return ()
+    found = ctx.deploys.deploys(ctx.incident.service, ctx.now - 6 * 3600, ctx.now)
+    if not found:
+        return ()
+    verdict = ctx.judge(found[0], ctx.now)
+    bad = sorted((f for f in verdict.findings if f.tier >= 1), key=lambda f: -f.tier)
+    return tuple(dict.fromkeys(f.kind for f in bad))
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(f"{x:.4g}")
 
 
 class GetRunbookInput(BaseModel):
@@ -197,9 +225,13 @@ def get_runbook(ctx: ToolContext, args: GetRunbookInput) -> RunbookOutput:
             known = ", ".join(sorted(ctx.runbooks.runbooks)) or "none"
             raise ToolFailure(f"no runbook named {args.name!r}; available: {known}")
     else:
-        matches = ctx.runbooks.match(ctx.incident.alertname)
+        matches = ctx.runbooks.match(ctx.incident.alertname, _regressed_kinds(ctx))
         if not matches:
-            raise ToolFailure(f"no runbook matches alert {ctx.incident.alertname!r}")
+            known = ", ".join(sorted(ctx.runbooks.runbooks)) or "none"
+            raise ToolFailure(
+                f"no runbook matches alert {ctx.incident.alertname!r} or the regressed "
+                f"signals; available: {known}"
+            )
         book = matches[0]
     others = sorted(n for n in ctx.runbooks.runbooks if n != book.name)
     return RunbookOutput(

@@ -237,7 +237,8 @@ def read_alert(path: Path) -> dict[str, Any] | None:
     if not file.is_file():
         return None
     try:
-        raw = json.loads(file.read_text(encoding="utf-8-sig"))
+        text = file.read_text(encoding="utf-8-sig")
+        raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BundleError(file, f"not valid JSON: {exc.msg}", line=exc.lineno) from None
     except UnicodeDecodeError as exc:
@@ -247,10 +248,34 @@ def read_alert(path: Path) -> dict[str, Any] | None:
     if raw.get("version") != "4":
         got = raw.get("version", "nothing")
         message = f'must be "4" (Alertmanager webhook payload version 4), found {got!r}'
-        raise BundleError(file, message, field="version")
+        raise BundleError(file, message, line=_json_key_line(text, "version"), field="version")
     if not isinstance(raw.get("alerts"), list):
-        raise BundleError(file, "must be a list of alerts", field="alerts")
+        line = _json_key_line(text, "alerts")
+        raise BundleError(file, "must be a list of alerts", line=line, field="alerts")
     return raw
+
+
+def _json_key_line(text: str, key: str) -> int:
+    """1-based line of `key` in the top-level object `text` (valid JSON); its brace if absent."""
+    decoder = json.JSONDecoder()
+    pos = found = _skip_space(text, 0)
+    while text[pos] != "}":  # at "{" or ",": the next member (or the end) follows
+        pos = _skip_space(text, pos + 1)
+        if text[pos] == "}":
+            break
+        name, end = decoder.raw_decode(text, pos)  # the key, a JSON string
+        if name == key:
+            found = pos  # json.loads keeps the last of repeated keys: so does this
+        colon = _skip_space(text, end)
+        _, end = decoder.raw_decode(text, _skip_space(text, colon + 1))
+        pos = _skip_space(text, end)
+    return text.count("\n", 0, found) + 1
+
+
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\n\r":
+        pos += 1
+    return pos
 
 
 def read_diff(path: Path) -> str | None:

@@ -28,6 +28,7 @@ _DEPLOY_KEYS = (
 _SIGNAL_KEYS = ("name", "kind", "unit", "bad_direction", "slo", "critical", "events", "query")
 _EXPECT_KEYS = ("tier", "onset", "deploy_caused", "culprit_file", "log_signature")
 _LOG_KEYS = frozenset({"ts", "level", "service", "message", "labels"})
+_UNICODE_BREAKS = ("\x85", "\u2028", "\u2029")  # NEL, LINE and PARAGRAPH SEPARATOR
 
 
 class _Dumper(yaml.SafeDumper):
@@ -37,6 +38,9 @@ class _Dumper(yaml.SafeDumper):
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     # The emitter still falls back to quotes where a block cannot hold the text exactly.
     style = "|" if "\n" in value else None
+    if any(ch in value for ch in _UNICODE_BREAKS):
+        # Written raw, a YAML reader folds these breaks into spaces; double quotes escape them.
+        style = '"'
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

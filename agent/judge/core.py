@@ -123,6 +123,32 @@ def _analyse(sig: PreparedSignal, prep: PreparedDeploy, at: float, s: JudgeSetti
                     long = replace(long, halves_p=1.0)
                 tests.append((sign, long))
     if not tests:
+        if sig.pre_existing and sig.sign != 0 and sig.recent is not None and sig.base is not None:
+            # Nothing to compare yet, but the minutes before the deploy were already worse
+            # than the hour before them: whatever is alerting now began before this deploy.
+            before, earlier = _level(sig.recent), _level(sig.base)
+            reason = (
+                f"too few samples since the deploy; not deploy-caused: {spec.name} was already "
+                f"worse before the deploy started ({_fmt(before, sig)} vs {_fmt(earlier, sig)} "
+                "earlier)"
+            )
+            finding = SignalFinding(
+                spec.name,
+                spec.kind.value,
+                spec.critical,
+                "not_deploy_caused",
+                0,
+                reason,
+                comparison="recent",
+                baseline=earlier,
+                current=before,
+                baseline_samples=sig.base.samples,
+                current_samples=hi,
+                slo=spec.slo,
+                past_slo=_recent_past_slo(sig, sig.sign),
+                deploy_caused=False,
+            )
+            return _Analysis(sig, (), 1.0, hi, finding)
         return bare("insufficient", "too few samples since the deploy")
     p = min(1.0, len(tests) * min(t.p_value for _, t in tests))
     return _Analysis(sig, tuple(tests), p, hi, None)
@@ -244,6 +270,10 @@ def _undetectable(
         objective * events, events, base.bad, base.events, base.window_dispersion
     )
     return p > level
+
+
+def _level(st: CountStats | LevelStats) -> float:
+    return st.rate if isinstance(st, CountStats) else st.centre
 
 
 def _recent_past_slo(sig: PreparedSignal, sign: int) -> bool:
@@ -446,7 +476,9 @@ def judge_prepared(prep: PreparedDeploy, at: float, settings: JudgeSettings = _D
     reasons = tuple(
         f.reason
         for f in sorted(findings, key=lambda f: -f.tier)
-        if f.tier > 0 or (f.critical and f.status in ("insufficient", "no_data"))
+        if f.tier > 0
+        or f.status == "not_deploy_caused"
+        or (f.critical and f.status in ("insufficient", "no_data"))
     ) or ("no material change against the baseline",)
     return Verdict(prep.service, prep.deploy_id, at, tier, status, caused, reasons, tuple(findings))
 
