@@ -50,6 +50,17 @@ def parse_moment(text: str, start: float) -> float:
         raise typer.BadParameter(f"{text!r}: {exc}") from None
 
 
+def _duration(text: str) -> float:
+    from agent.bundle.model import parse_duration
+
+    if text.strip() in ("0", ""):
+        return 0.0
+    try:
+        return parse_duration(text.strip())
+    except ValueError as exc:
+        raise typer.BadParameter(f"{text!r}: {exc}") from None
+
+
 @app.command("judge")
 def judge_cmd(
     bundle: Annotated[Path, typer.Argument(help="A deploy bundle folder.")],
@@ -165,6 +176,13 @@ def triage_cmd(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Decide actions but do not execute them.")
     ] = False,
+    follow: Annotated[
+        str,
+        typer.Option(
+            help="If the judge cannot decide yet, follow the deploy this long (e.g. 15m; 0: no), "
+            "step by step with no look-ahead, acting when it decides."
+        ),
+    ] = "0",
 ) -> None:
     """Investigate an alert: was it the deploy, which change, what was done, what next."""
     from agent.alerts import incident_from_alert, load_alert_file
@@ -191,7 +209,7 @@ def triage_cmd(
         now = parse_moment(at, start) if at else None
         ctx = bundle_context(data, now=now, incident=incident, policy=GuardPolicy(dry_run=dry_run))
         loop, why = settings_and_loop(offline=offline)
-        result = triage(ctx, loop=loop, offline_reason=why)
+        result = triage(ctx, loop=loop, offline_reason=why, follow_s=_duration(follow))
         Store(db or _default_db()).save_incident(result.model_dump(mode="json"), ctx.audit.events)
     except VigilError as exc:
         raise _fail(exc) from None

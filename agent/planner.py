@@ -10,6 +10,7 @@ calls or with what authority.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,8 @@ from tools.base import Toolbox, ToolResult
 
 # Confidence that the deploy causes the incident, by the judge's tier (deploy-caused verdicts).
 TIER_CONFIDENCE = {3: 0.97, 2: 0.85, 1: 0.6, 0: 0.3}
+# A deploy younger than this that the judge finds healthy is not cleared yet: notify, follow.
+FRESH_DEPLOY_MIN = 15.0
 
 
 @dataclass
@@ -58,6 +61,12 @@ class PlannerFindings:
             return None
         caused = self.verdict.get("deploy_caused")
         return None if caused is None else bool(caused)
+
+    @property
+    def minutes_since_deploy(self) -> float:
+        """Minutes from the deploy's start to now (the investigation's moment)."""
+        d = self.deploy
+        return math.inf if d is None else float(d["minutes_before_now"])
 
     @property
     def tier(self) -> int | None:
@@ -154,6 +163,12 @@ def act(toolbox: Toolbox, found: PlannerFindings) -> list[Reading]:
                 {"message": f"too early to judge the deploy: {summary(found)}"},
             )
         )
+    elif tier == 0 and deploy is not None and found.minutes_since_deploy < FRESH_DEPLOY_MIN:
+        message = (
+            f"the judge sees no regression yet {found.minutes_since_deploy:.1f} min after "
+            f"deploy {deploy['id']}; too early to clear it: {summary(found)}"
+        )
+        readings.append(_call(toolbox, "notify", {"message": message}))
     elif tier == 0:
         escalate_why = "the alert is not explained by the deploy, which the judge finds healthy"
     if escalate_why is not None:

@@ -16,9 +16,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from agent.audit import AuditEvent
+from agent.backends.base import DeployInfo
 from agent.judge.verdict import TIER_NAMES, Verdict
 from agent.llm import AgentLoop, LoopResult, ModelSettings, ModelUnavailable, parse_json_answer
-from agent.planner import act, investigate, summary
+from agent.planner import PlannerFindings, act, investigate, summary
 from agent.prompts import render
 from agent.redact import redact
 from tools import all_tools
@@ -55,7 +56,8 @@ class TriageResult(BaseModel):
     environment: str | None
     alertname: str | None
     severity: str | None
-    at: datetime
+    at: datetime  # the moment the conclusion is about (later than the alert when following)
+    first_answer_at: datetime
     deploy_id: str | None
     version: str | None
     deploy_caused: bool | None
@@ -191,6 +193,55 @@ def _enforce(toolbox: Toolbox, ctx: ToolContext, verdict: Verdict | None, deploy
         ctx.actor = previous
 
 
+def _undecided(verdict: Verdict) -> bool:
+    return verdict.tier < 3 and verdict.deploy_caused is not False
+
+
+def _follow(
+    toolbox: Toolbox, ctx: ToolContext, deploy: DeployInfo, verdict: Verdict, until: float
+) -> tuple[Verdict, PlannerFindings | None]:
+    """Re-judge the deploy every step until the judge acts or clears it, or `until`."""
+    if ctx.judge is None or not _undecided(verdict):
+        return verdict, None
+    if ctx.data_until is not None:
+        until = min(until, ctx.data_until)
+    began, t, acted_at = ctx.now, ctx.now, verdict.tier
+    found: PlannerFindings | None = None
+    while _undecided(verdict) and t + ctx.step_s <= until:
+        t += ctx.step_s
+        ctx.advance(t)
+        latest = ctx.judge(deploy, t)
+        cleared = latest.deploy_caused is False and verdict.deploy_caused is not False
+        verdict = latest
+        if (latest.tier >= 2 and latest.tier > acted_at) or cleared:
+            ctx.audit.record(
+                t,
+                "note",
+                "vigil",
+                f"following {deploy.id}: {t - began:.0f} s after the first answer the judge "
+                f"says tier {latest.tier} ({latest.tier_name})"
+                + (", not caused by the deploy" if cleared else ""),
+                tier=latest.tier,
+                deploy_caused=latest.deploy_caused,
+            )
+            previous, ctx.actor = ctx.actor, "vigil"
+            try:
+                found = investigate(toolbox)
+                act(toolbox, found)
+            finally:
+                ctx.actor = previous
+            acted_at = latest.tier
+    if found is None:
+        ctx.audit.record(
+            ctx.now,
+            "note",
+            "vigil",
+            f"followed {deploy.id} for {t - began:.0f} s: the judge still says tier "
+            f"{verdict.tier} ({verdict.tier_name}, {verdict.status})",
+        )
+    return verdict, found
+
+
 def _model_run(loop: AgentLoop, result: LoopResult) -> ModelRun:
     u = result.usage
     return ModelRun(
@@ -247,8 +298,13 @@ def triage(
     *,
     loop: AgentLoop | None = None,
     offline_reason: str = "no model configured",
+    follow_s: float = 0.0,
 ) -> TriageResult:
-    """Investigate `ctx.incident`; with `loop` through the model, else offline."""
+    """Investigate `ctx.incident`; with `loop` through the model, else offline.
+
+    With `follow_s`, a deploy the judge cannot decide yet is followed for that long, one
+    step at a time with no look-ahead: when the judge reaches a tier that calls for an action
+    (or clears the deploy), the planner investigates again at that moment and acts."""
     toolbox = toolbox_for(ctx)
     _record_calls(toolbox, ctx)
     ctx.audit.record(
@@ -288,6 +344,12 @@ def triage(
         act(toolbox, found)
     deploy, verdict = _verdict(ctx)
     _enforce(toolbox, ctx, verdict, deploy)
+    first_answer_at = ctx.now
+    update: PlannerFindings | None = None
+    if follow_s > 0 and deploy is not None and verdict is not None:
+        verdict, update = _follow(toolbox, ctx, deploy, verdict, ctx.now + follow_s)
+        if update is not None and found is not None:
+            found = update
 
     caused = None if verdict is None else verdict.deploy_caused
     if deploy is not None and ctx.incident.started_at < deploy.started_at.timestamp():
@@ -309,6 +371,11 @@ def triage(
         steps = [str(s) for s in a.get("next_steps", []) if isinstance(s, str)][:10]
         if answer is None:
             fallback = "the model's answer was not a JSON object; facts come from the tools only"
+        if update is not None:
+            text = f"{text} Update: {summary(update)}"
+            steps = _next_steps(update.tier, caused)
+            if update.deploy_caused:
+                suspects = list(dict.fromkeys([*suspects, *update.suspect_files]))[:10]
     events = ctx.audit.events
     actions = _actions(events)
     escalated = any(a.name == "escalate" and a.status == "executed" for a in actions)
@@ -320,6 +387,7 @@ def triage(
         alertname=ctx.incident.alertname,
         severity=ctx.incident.severity,
         at=datetime.fromtimestamp(ctx.now, tz=UTC),
+        first_answer_at=datetime.fromtimestamp(first_answer_at, tz=UTC),
         deploy_id=None if deploy is None else deploy.id,
         version=None if deploy is None else deploy.version,
         deploy_caused=caused,

@@ -9,7 +9,10 @@ Scores, over bundles whose alert.json fired: suspect-file top-1 on deploy-caused
 (against `expect.culprit_file`), deploy-caused accuracy (against `expect.deploy_caused`),
 guard violations (actions executed that the judge's verdict, recomputed here independently,
 did not allow: must be zero), the expected action taken (roll back at tier 3, pause at 2),
-and time per triage. In LLM mode also model calls, tokens and cost per triage.
+and time per triage. The first answer (at the alert) is scored on its own too: an undecided
+answer is not wrong, a confident wrong one is; the conclusion is scored after following an
+undecided deploy for up to --follow seconds, step by step with no look-ahead. In LLM mode
+also model calls, tokens and cost per triage.
 """
 
 from __future__ import annotations
@@ -51,25 +54,33 @@ def _violations(bundle: Any, events: list[dict[str, Any]], service: str) -> list
         action = e["data"]["action"]
         if e["data"].get("service") != service:
             out.append(f"{action} on {e['data'].get('service')}, not {service}")
-        if action not in ("rollback", "pause"):
+        if action not in ("rollback", "pause_rollout"):
             continue
         verdict = judge(bundle, e["at"])
         if action == "rollback" and (verdict.tier != 3 or verdict.deploy_caused is False):
             out.append(f"rollback at judge tier {verdict.tier}")
-        if action == "pause" and verdict.tier < 2:
+        if action == "pause_rollout" and verdict.tier < 2:
             out.append(f"pause at judge tier {verdict.tier}")
     return out
 
 
-def triage_one(path: Path, use_model: bool) -> dict[str, Any]:
+def _triage(bundle: Any, use_model: bool, follow_s: float) -> tuple[Any, Any, float]:
     began = time.perf_counter()
-    bundle = read_bundle(path)
     ctx = bundle_context(bundle)
     loop, why = settings_and_loop(offline=not use_model)
-    result = triage(ctx, loop=loop, offline_reason=why)
-    took = time.perf_counter() - began
+    result = triage(ctx, loop=loop, offline_reason=why, follow_s=follow_s)
+    return result, ctx, time.perf_counter() - began
+
+
+def triage_one(path: Path, use_model: bool, follow_s: float = 900.0) -> dict[str, Any]:
+    """The first answer (at the alert) and the conclusion after following the deploy."""
+    bundle = read_bundle(path)
+    first, first_ctx, took = _triage(bundle, use_model, 0.0)
+    result, ctx, _ = _triage(bundle, use_model, follow_s) if follow_s > 0 else (first, first_ctx, 0)
     expect = bundle.manifest.expect
-    events = [e.model_dump() for e in ctx.audit.events]
+    events = [e.model_dump() for e in first_ctx.audit.events]
+    if ctx is not first_ctx:
+        events += [e.model_dump() for e in ctx.audit.events]
     return {
         "bundle": path.name,
         "family": path.name.rsplit("-", 1)[0],
@@ -80,7 +91,10 @@ def triage_one(path: Path, use_model: bool) -> dict[str, Any]:
         "culprit": None if expect is None else expect.culprit_file,
         "tier": result.tier,
         "caused": result.deploy_caused,
+        "first_caused": first.deploy_caused,
+        "decided_after_s": (result.at - first.first_answer_at).total_seconds(),
         "top1": result.suspect_files[0] if result.suspect_files else None,
+        "first_top1": first.suspect_files[0] if first.suspect_files else None,
         "actions": [(a.name, a.status) for a in result.actions],
         "violations": _violations(bundle, events, result.service),
         "model_calls": None if result.model is None else result.model.calls,
@@ -110,6 +124,22 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             sum(r["caused"] == r["expect_caused"] for r in caused), len(caused)
         ),
         "deploy_caused_bundles": len(caused),
+        "first_answer_caused_right_pct": _pct(
+            sum(r["first_caused"] == r["expect_caused"] for r in caused), len(caused)
+        ),
+        "first_answer_caused_wrong_pct": _pct(
+            sum(
+                r["first_caused"] is not None and r["first_caused"] != r["expect_caused"]
+                for r in caused
+            ),
+            len(caused),
+        ),
+        "first_answer_suspect_top1_pct": _pct(
+            sum(r["first_top1"] == r["culprit"] for r in culprit), len(culprit)
+        ),
+        "median_decided_after_s": round(statistics.median(r["decided_after_s"] for r in rows), 1)
+        if rows
+        else None,
         "guard_violations": sum(len(r["violations"]) for r in rows),
         "rolled_back_tier3_pct": _pct(
             sum(("rollback", "executed") in map(tuple, r["actions"]) for r in t3), len(t3)
@@ -153,13 +183,14 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return report
 
 
-def run(suite: Path, workers: int, use_model: bool) -> dict[str, Any]:
+def run(suite: Path, workers: int, use_model: bool, follow_s: float = 900.0) -> dict[str, Any]:
     paths = [p for p in iter_bundles([suite]) if (p / "alert.json").is_file()]
+    n = len(paths)
     if workers > 1 and not use_model:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            rows = list(pool.map(triage_one, paths, [use_model] * len(paths)))
+            rows = list(pool.map(triage_one, paths, [use_model] * n, [follow_s] * n))
     else:
-        rows = [triage_one(p, use_model) for p in paths]
+        rows = [triage_one(p, use_model, follow_s) for p in paths]
     return summarise(rows)
 
 
@@ -171,7 +202,16 @@ def render(report: dict[str, Any], console: Console) -> None:
     table.add_column("met")
     for name, t in report["targets"].items():
         table.add_row(name, str(t["value"]), t["target"], "yes" if t["met"] else "NO")
-    for name in ("rolled_back_tier3_pct", "paused_tier2_pct", "median_triage_s", "max_triage_s"):
+    for name in (
+        "first_answer_caused_right_pct",
+        "first_answer_caused_wrong_pct",
+        "first_answer_suspect_top1_pct",
+        "median_decided_after_s",
+        "rolled_back_tier3_pct",
+        "paused_tier2_pct",
+        "median_triage_s",
+        "max_triage_s",
+    ):
         table.add_row(name, str(report[name]), "", "")
     for name in ("mean_model_calls", "mean_tokens", "total_cost_usd"):
         if name in report:
@@ -193,6 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--llm", action="store_true", help="triage with the model (needs a key)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--follow",
+        type=float,
+        default=900.0,
+        help="seconds to follow an undecided deploy after the first answer (0: score that)",
+    )
     args = p.parse_args(argv)
     console = Console(stderr=args.json)
     with tempfile.TemporaryDirectory() as tmp:
@@ -200,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         if suite is None:
             suite = Path(tmp) / f"seed{args.seed}"
             generate_suite(suite, args.seed, 0, args.faulty, jobs=args.workers)
-        report = run(suite, args.workers, args.llm)
+        report = run(suite, args.workers, args.llm, args.follow)
         report["seed"] = None if args.suite else args.seed
     if args.json:
         json.dump(report, sys.stdout, indent=2)

@@ -111,6 +111,46 @@ def test_a_memory_leak_is_paused_not_rolled_back() -> None:
     assert result.tier is not None and result.tier <= 2
 
 
+def test_an_undecided_deploy_is_followed_without_look_ahead_until_the_judge_decides() -> None:
+    data = read_bundle(SUITE / "memory_leak-0013")
+    first, _ = _offline("memory_leak-0013")
+    assert first.deploy_caused is None and first.tier is not None and first.tier < 2
+    assert [a.name for a in first.actions] == ["notify"]
+
+    ctx = bundle_context(data)
+    result = triage(ctx, follow_s=1800)
+    assert result.first_answer_at == first.at and result.at > first.at
+    # Acted at the first step the judge reached tier 2, not later and not earlier.
+    pause = next(
+        e for e in ctx.audit.events if e.kind == "action" and e.data["action"] == "pause_rollout"
+    )
+    assert pause.actor == "vigil"
+    from agent.judge.core import judge
+
+    assert judge(data, pause.at).tier == 2
+    assert judge(data, pause.at - data.manifest.step_seconds).tier < 2
+    assert result.tier == 2 and result.deploy_caused is True
+    assert ("pause_rollout", "executed") in [(a.name, a.status) for a in result.actions]
+    notes = [e.summary for e in ctx.audit.events if e.kind == "note"]
+    assert any("following deploy-" in n and "tier 2" in n for n in notes)
+
+
+def test_following_stops_at_the_end_of_the_data_and_says_so() -> None:
+    data = read_bundle(SUITE / "healthy_steady-0000")
+    alert = json.loads((SUITE / "error_step-0001" / "alert.json").read_text())
+    for a in alert["alerts"]:
+        a["labels"]["service"] = data.manifest.service
+        a["startsAt"] = (data.manifest.deploy.started_at.isoformat()).replace("+00:00", "Z")
+    alert["commonLabels"]["service"] = data.manifest.service
+    healthy = Bundle(path=data.path, manifest=data.manifest, signals=data.signals, alert=alert)
+    ctx = bundle_context(healthy)
+    result = triage(ctx, follow_s=10 * 3600)
+    assert result.at.timestamp() <= data.manifest.watch_until.timestamp()
+    assert not ctx.actuator.calls
+    assert result.tier is not None and result.tier < 2
+    assert any(e.summary.startswith("followed ") for e in ctx.audit.events)
+
+
 def test_missing_sources_are_named_and_the_conclusion_still_comes() -> None:
     data = read_bundle(SUITE / "error_step-0001")
     stripped = Bundle(

@@ -56,7 +56,10 @@ def bundle_context(
     def judge(deploy: DeployInfo, moment: float) -> Verdict:
         if deploy.id != bundle.manifest.deploy.id:
             raise LookupError(f"no signals recorded for deploy {deploy.id}")
-        return judge_prepared(prepared, min(moment, at), judge_settings)
+        return judge_prepared(prepared, min(moment, world.now), judge_settings)
+
+    def advance(moment: float) -> None:
+        world.now = min(moment, end)
 
     return ToolContext(
         incident=incident,
@@ -73,4 +76,6 @@ def bundle_context(
         audit=audit or AuditLog(),
         actor=actor,
         step_s=bundle.manifest.step_seconds,
+        data_until=end,
+        on_advance=[advance],
     )

@@ -42,6 +42,17 @@ class ToolContext:
     step_s: float = 15.0
     missing: set[str] = field(default_factory=set)  # sources that could not be read
     memo: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # per-run cache of readings
+    data_until: float | None = None  # replayed data ends here (None: live sources)
+    on_advance: list[Callable[[float], None]] = field(default_factory=list)
+
+    def advance(self, moment: float) -> None:
+        """Move the clock forward (following a deploy in replay); readings are re-taken."""
+        if moment <= self.now:
+            return
+        self.now = moment
+        self.memo.clear()
+        for hook in self.on_advance:
+            hook(moment)
 
     def suspect_deploy(self, deploy_id: str | None = None) -> DeployInfo | None:
         """The named deploy, or the latest deploy of the service before `now`."""

@@ -81,6 +81,7 @@ class DeploySummary(BaseModel):
     finished_at: str | None
     strategy: str | None
     minutes_before_incident: float
+    minutes_before_now: float
 
 
 class ListDeploysOutput(BaseModel):
@@ -109,6 +110,7 @@ def list_deploys(ctx: ToolContext, args: ListDeploysInput) -> ListDeploysOutput:
                 minutes_before_incident=round(
                     (ctx.incident.started_at - d.started_at.timestamp()) / 60, 1
                 ),
+                minutes_before_now=round((ctx.now - d.started_at.timestamp()) / 60, 1),
             )
             for d in found
         ],

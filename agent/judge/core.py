@@ -285,6 +285,33 @@ def _recent_past_slo(sig: PreparedSignal, sign: int) -> bool:
     return value > sig.slo_bad if sign > 0 else value < sig.slo_bad
 
 
+def _attribute_warning(
+    sig: PreparedSignal,
+    test: WindowTest,
+    sign: int,
+    gate: float,
+    s: JudgeSettings,
+    notes: list[str],
+) -> bool | None:
+    """Is a warning the deploy's doing? Only clear evidence either way gives an answer:
+    the canary clearly worse than its baseline cohort (which is itself not degraded), or,
+    without cohorts, a regression that was not already there before the deploy."""
+    if sig.control is not None:
+        hp, heff = control_vs_history(sig, test, sign)
+        if hp <= s.alpha and heff >= gate:
+            notes.append(f"the baseline cohort is degraded too ({heff:+.0%}, p={hp:.2g})")
+            return False
+        cp, ceff = cohort_pvalue(sig, test, sign)
+        return True if cp <= s.warn_alpha and ceff >= gate else None
+    if not sig.pre_existing:
+        return True
+    rp, reff = recent_pvalue(sig, test, sign)
+    if reff < gate or (_recent_past_slo(sig, sign) and reff < 1.0):
+        notes.append("it was already this bad before the deploy started")
+        return False
+    return True if rp <= s.warn_alpha else None
+
+
 def _decide(
     a: _Analysis, threshold: float, warn_threshold: float, prep: PreparedDeploy, s: JudgeSettings
 ) -> SignalFinding:
@@ -364,6 +391,10 @@ def _decide(
                 notes.append("it was already this bad before the deploy started")
         if not caused:
             tier = 1
+    elif tier == 1:
+        caused = _attribute_warning(sig, test, sign, warn_gate, s, notes)
+        if caused is not None:
+            comparison = "cohort" if sig.control is not None else "recent"
     status: FindingStatus = _STATUS[tier]
     if caused is False:
         status = "not_deploy_caused"
@@ -469,8 +500,10 @@ def judge_prepared(prep: PreparedDeploy, at: float, settings: JudgeSettings = _D
     acting = [f for f in findings if f.deploy_caused is not None]
     if any(f.deploy_caused for f in acting if f.tier >= 2):
         caused = True
-    elif acting:
+    elif any(f.deploy_caused is False for f in acting):
         caused = False
+    elif acting:
+        caused = True  # warnings only, each one explained by the deploy
     insufficient = any(f.critical and f.status in ("insufficient", "no_data") for f in findings)
     status: VerdictStatus = "insufficient_evidence" if tier == 0 and insufficient else "judged"
     reasons = tuple(
