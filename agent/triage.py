@@ -155,7 +155,9 @@ def _actions(events: list[AuditEvent]) -> list[ActionRecord]:
 def _enforce(toolbox: Toolbox, ctx: ToolContext, verdict: Verdict | None, deploy: Any) -> None:
     """What the judge and the guard mandate, done in code if the model did not ask for it."""
     events = ctx.audit.events
-    asked = {str(e.data["action"]) for e in events if e.kind == "guard"}
+    # Asked and allowed (executed, a no-op or a dry run): done. Refused when the model asked
+    # (say, at low confidence) is not done: the judge's tier still stands.
+    asked = {str(e.data["action"]) for e in events if e.kind == "guard" and e.data.get("allowed")}
     previous, ctx.actor = ctx.actor, "vigil"
     try:
         if verdict is not None and deploy is not None and verdict.deploy_caused:

@@ -15,7 +15,10 @@ def to_markdown(r: TriageResult) -> str:
         + (f" ({r.environment})" if r.environment else ""),
         "",
         f"- Incident: `{r.incident_id}` · severity {r.severity or 'unknown'} · "
-        f"{r.at:%Y-%m-%d %H:%M:%S} UTC",
+        f"first answer {r.first_answer_at:%Y-%m-%d %H:%M:%S} UTC"
+        + (
+            f" · followed the deploy until {r.at:%H:%M:%S} UTC" if r.at != r.first_answer_at else ""
+        ),
         f"- Deploy: `{r.deploy_id}` {r.version or ''}".rstrip()
         if r.deploy_id
         else "- Deploy: none found",

@@ -215,6 +215,43 @@ def test_when_the_model_skips_a_rollback_the_judge_still_mandates_it() -> None:
     ]
 
 
+def test_a_model_aiming_at_another_service_or_unsure_cannot_act() -> None:
+    result, ctx, server = _with_model(
+        "error_step-0001",
+        [
+            message(
+                tool_use(
+                    "rollback",
+                    {"service": "payments", "confidence": 0.99, "reason": "payments is broken"},
+                    id="t1",
+                ),
+                tool_use(
+                    "pause_rollout",
+                    {"deploy_id": "deploy-of-payments", "confidence": 0.99, "reason": "also"},
+                    id="t2",
+                ),
+            ),
+            message(tool_use("rollback", {"confidence": 0.2, "reason": "a hunch"})),
+            message(text(_answer(confidence=0.2))),
+        ],
+    )
+    results = [
+        block
+        for request in server.requests[1:3]
+        for block in request["messages"][-1]["content"]
+        if block.get("type") == "tool_result"
+    ]
+    texts = [str(b["content"]) for b in results]
+    assert "unknown argument(s) 'service'" in texts[0] and "reviews" in texts[0]
+    assert "blocked" in texts[1]
+    assert "blocked by policy" in texts[2] and "confidence 0.20" in texts[2]
+    # Tier 3 is the judge's decision, not the model's: Vigil rolls back, once.
+    assert [(c.action, c.changed) for c in ctx.actuator.calls] == [("rollback", True)]
+    acted = [(a.name, a.status, a.actor) for a in result.actions]
+    assert ("rollback", "executed", "vigil") in acted
+    assert all(a.status == "blocked" for a in result.actions if a.actor == "agent")
+
+
 def test_a_model_that_tries_to_roll_back_a_healthy_deploy_is_blocked() -> None:
     data = read_bundle(SUITE / "healthy_steady-0000")
     alert = json.loads((SUITE / "error_step-0001" / "alert.json").read_text())

@@ -119,6 +119,13 @@ class Toolbox:
             return self._finish(name, False, f"unknown tool {name!r}; available: {known}")
         if not isinstance(arguments, dict):
             return self._finish(name, False, f"arguments for {name} must be a JSON object")
+        unknown = sorted(set(arguments) - set(spec.input_model.model_fields))
+        if unknown:
+            accepted = ", ".join(spec.input_model.model_fields) or "none"
+            why = f"unknown argument(s) {', '.join(map(repr, unknown))} for {name}"
+            if spec.acts:
+                why += f"; it acts only on the incident's service ({self.context.incident.service})"
+            return self._finish(name, False, f"{why}; accepted: {accepted}")
         try:
             args = spec.input_model.model_validate(arguments)
         except ValidationError as exc:
