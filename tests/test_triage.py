@@ -433,3 +433,24 @@ def test_store_keeps_the_full_audit_trail(tmp_path: Path) -> None:
     store = Store(tmp_path / "v.db")
     store.save_incident(result.model_dump(mode="json"), ctx.audit.events)
     assert store.audit(result.incident_id) == ctx.audit.events
+
+
+def test_the_llm_eval_runs_through_the_sdk_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`bench_agent --llm` reads ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL like any SDK user."""
+    from evals.bench_agent import summarise, triage_one
+
+    script = [
+        message(tool_use("judge_deploy", id="a"), tool_use("fetch_diff", id="b")),
+        message(text(_answer())),
+    ]
+    with fake_anthropic(script) as server:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        row = triage_one(SUITE / "error_step-0001", True, 0.0)
+    report = summarise([row])
+    assert row["mode"] == "llm" and row["model_calls"] == 2
+    assert report["max_model_calls"] == 2 and report["targets"]["max_model_calls"]["met"]
+    assert report["guard_violations"] == 0 and row["caused"] is True
+    assert server.headers[0]["x-api-key"] == "test-key"
