@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from agent.errors import VigilError
+
+if TYPE_CHECKING:
+    from agent.bundle.model import Bundle
 
 app = typer.Typer(
     name="vigil",
@@ -63,15 +66,32 @@ def _duration(text: str) -> float:
 
 @app.command("judge")
 def judge_cmd(
-    bundle: Annotated[Path, typer.Argument(help="A deploy bundle folder.")],
+    bundle: Annotated[
+        Path | None, typer.Argument(help="A deploy bundle folder (or use --live SERVICE).")
+    ] = None,
     at: Annotated[
         str | None,
         typer.Option(
             help="Judge at this moment: RFC 3339, Unix seconds or +5m after deploy start. "
-            "Default: the end of the recorded data."
+            "Default: the end of the recorded data (live: now)."
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
+    live: Annotated[
+        str | None,
+        typer.Option(help="Judge this configured service's deploy from Prometheus instead."),
+    ] = None,
+    started: Annotated[
+        str | None, typer.Option(help="Live: when the deploy started (RFC 3339 or Unix seconds).")
+    ] = None,
+    version: Annotated[str, typer.Option(help="Live: the deployed version.")] = "unknown",
+    previous_version: Annotated[
+        str | None, typer.Option(help="Live: the version before it.")
+    ] = None,
+    deploy_id: Annotated[str | None, typer.Option(help="Live: the deploy's id.")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="vigil.yaml (default $VIGIL_CONFIG or ./vigil.yaml).")
+    ] = None,
 ) -> None:
     """Judge one deploy at one moment and show the evidence for every signal."""
     from agent.bundle import read_bundle
@@ -79,7 +99,12 @@ def judge_cmd(
     from agent.judge.render import render_verdict
 
     try:
-        data = read_bundle(bundle, with_logs=False)
+        if live is not None:
+            data = _live_bundle(live, started, version, previous_version, deploy_id, config, at)
+        elif bundle is None:
+            raise VigilError("pass a BUNDLE folder, or --live SERVICE with --started TIME")
+        else:
+            data = read_bundle(bundle, with_logs=False)
     except VigilError as exc:
         raise _fail(exc) from None
     start = data.manifest.deploy.started_at.timestamp()
@@ -89,6 +114,86 @@ def judge_cmd(
         print(json.dumps(verdict.to_json(), indent=2))
     else:
         render_verdict(_out, verdict)
+
+
+def _live_bundle(
+    service: str,
+    started: str | None,
+    version: str,
+    previous_version: str | None,
+    deploy_id: str | None,
+    config: Path | None,
+    at: str | None,
+) -> Bundle:
+    import time
+
+    from agent.backends.base import DeployInfo, SourceUnavailable
+    from agent.capture import capture
+    from agent.config import find_config, load_config
+    from agent.wiring import metrics_for
+
+    if started is None:
+        raise VigilError("--live needs --started: when the deploy began (RFC 3339 or Unix s)")
+    cfg = load_config(find_config(config))
+    svc = cfg.service(service)
+    start = parse_moment(started, 0.0)
+    now = parse_moment(at, start) if at else time.time()
+    deploy = DeployInfo(
+        id=deploy_id or f"{service}-{int(start)}",
+        service=service,
+        environment=svc.environment,
+        version=version,
+        previous_version=previous_version,
+        started_at=datetime.fromtimestamp(start, tz=UTC),
+    )
+    try:
+        return capture(service, svc, deploy, now, metrics=metrics_for(cfg, service)).bundle
+    except SourceUnavailable as exc:
+        raise VigilError(f"cannot judge {service} live: {exc}") from None
+
+
+config_app = typer.Typer(help="Check the configuration (vigil.yaml).", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("check")
+def config_check_cmd(
+    config: Annotated[
+        Path | None, typer.Option(help="vigil.yaml (default $VIGIL_CONFIG or ./vigil.yaml).")
+    ] = None,
+    connect: Annotated[
+        bool, typer.Option("--connect", help="Also ask Prometheus whether it answers.")
+    ] = False,
+) -> None:
+    """Validate vigil.yaml (fields, durations, PromQL, secrets named by env var) and list it."""
+    from agent.config import find_config, load_config
+
+    try:
+        path = find_config(config)
+        cfg = load_config(path)
+        _out.print(f"{path}: ok, {len(cfg.services)} service(s)", highlight=False)
+        for name, svc in sorted(cfg.services.items()):
+            signals = ", ".join(
+                s.name + ("*" if s.critical else "") + (f" (slo {s.slo:g})" if s.slo else "")
+                for s in svc.signals
+            )
+            _out.print(
+                f"  {name}: step {svc.step}, baseline {svc.baseline}, watch {svc.watch}, "
+                f"rollout {svc.rollout.kind}, escalation {svc.escalation.kind}; {signals}",
+                highlight=False,
+            )
+        if connect:
+            from agent.backends.base import SourceUnavailable
+            from agent.wiring import metrics_for
+
+            for name in sorted(cfg.services):
+                try:
+                    metrics_for(cfg, name).check()
+                except SourceUnavailable as exc:
+                    raise VigilError(str(exc)) from None
+            _out.print("prometheus: answers", highlight=False)
+    except VigilError as exc:
+        raise _fail(exc) from None
 
 
 @app.command("replay")

@@ -2,7 +2,8 @@
 
     VigilError
     ├── InputError             an input file is malformed (names file, line, field)
-    │   └── BundleError        ... a deploy bundle's
+    │   ├── BundleError        ... a deploy bundle's
+    │   └── ConfigFileError    ... vigil.yaml
     ├── ConfigError            settings or configuration are invalid
     └── JudgeError             the judge was asked something it cannot answer
 
@@ -46,6 +47,10 @@ class InputError(VigilError):
 
 class BundleError(InputError):
     """A deploy bundle could not be read: the message names the file, line and field."""
+
+
+class ConfigFileError(InputError):
+    """`vigil.yaml` could not be read: the message names the file, line and field."""
 
 
 def _rebuild_input_error(

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from agent.errors import BundleError
+from agent.errors import BundleError, InputError
 
 # libyaml when present: the same nodes and marks, several times faster than pure Python.
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -130,8 +130,15 @@ def _shown(value: Any) -> str | None:
     return None
 
 
-def validation_error(file: Path, root: yaml.Node | None, exc: ValidationError) -> BundleError:
-    """The first pydantic error as a BundleError naming the file, the line and the field."""
+def validation_error(
+    file: Path,
+    root: yaml.Node | None,
+    exc: ValidationError,
+    *,
+    error: type[InputError] = BundleError,
+    unknown: str = "unknown field (not part of bundle format 1)",
+) -> InputError:
+    """The first pydantic error as an InputError naming the file, the line and the field."""
     errors = exc.errors(include_url=False)
     first = errors[0]
     loc: Loc = tuple(first["loc"])
@@ -143,10 +150,10 @@ def validation_error(file: Path, root: yaml.Node | None, exc: ValidationError) -
     if kind == "missing":
         message = "required field is missing"
     elif kind == "extra_forbidden":
-        message = "unknown field (not part of bundle format 1)"
+        message = unknown
     elif kind not in _QUIET_INPUT and (shown := _shown(first.get("input"))) is not None:
         message += f" (got {shown})"
     if len(errors) > 1:
         more = len(errors) - 1
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return BundleError(file, message, line=position.line, field=dotted(loc) or None)
+    return error(file, message, line=position.line, field=dotted(loc) or None)
