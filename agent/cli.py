@@ -12,10 +12,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from agent.cli_bundle import bundle_app
 from agent.errors import VigilError
 
 if TYPE_CHECKING:
     from agent.bundle.model import Bundle
+    from agent.triage import TriageResult
+    from tools.context import ToolContext
 
 app = typer.Typer(
     name="vigil",
@@ -154,6 +157,7 @@ def _live_bundle(
 
 config_app = typer.Typer(help="Check the configuration (vigil.yaml).", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(bundle_app, name="bundle")
 
 
 @config_app.command("check")
@@ -288,22 +292,42 @@ def triage_cmd(
             "step by step with no look-ahead, acting when it decides."
         ),
     ] = "0",
+    config: Annotated[
+        Path | None,
+        typer.Option(help="Live: vigil.yaml (Prometheus, logs, repository, rollout, escalation)."),
+    ] = None,
+    started: Annotated[
+        str | None, typer.Option(help="Live: when the suspect deploy started.")
+    ] = None,
+    version: Annotated[str, typer.Option(help="Live: the deployed version.")] = "unknown",
+    previous_version: Annotated[
+        str | None, typer.Option(help="Live: the version before it.")
+    ] = None,
+    deploy_id: Annotated[str | None, typer.Option(help="Live: the deploy's id.")] = None,
 ) -> None:
-    """Investigate an alert: was it the deploy, which change, what was done, what next."""
+    """Investigate an alert: was it the deploy, which change, what was done, what next.
+
+    Against a bundle (--bundle DIR) or live (--config vigil.yaml, with the suspect deploy
+    given by --started/--version)."""
     from agent.alerts import incident_from_alert, load_alert_file
     from agent.bundle import read_bundle
     from agent.guard import GuardPolicy
     from agent.store import Store
-    from agent.triage import settings_and_loop, to_json, triage
-    from agent.triage_md import to_markdown
+    from agent.triage import settings_and_loop, triage
     from tools.bundle import bundle_context
 
     try:
         if bundle is None:
-            raise VigilError(
-                "no data source: pass --bundle DIR (live Prometheus, Loki and git sources "
-                "are configured in vigil.yaml)"
+            ctx = _live_triage_context(
+                alert, config, started, version, previous_version, deploy_id, at, dry_run
             )
+            loop, why = settings_and_loop(offline=offline)
+            result = triage(ctx, loop=loop, offline_reason=why)
+            Store(db or _default_db()).save_incident(
+                result.model_dump(mode="json"), ctx.audit.events
+            )
+            _print_triage(result, as_json)
+            return
         data = read_bundle(bundle)
         incident = None
         if alert is not None:
@@ -318,12 +342,58 @@ def triage_cmd(
         Store(db or _default_db()).save_incident(result.model_dump(mode="json"), ctx.audit.events)
     except VigilError as exc:
         raise _fail(exc) from None
+    _print_triage(result, as_json)
+
+
+def _print_triage(result: TriageResult, as_json: bool) -> None:
+    from agent.triage import to_json
+    from agent.triage_md import to_markdown
+
     if as_json:
         print(to_json(result))
     else:
         from rich.markdown import Markdown
 
         _out.print(Markdown(to_markdown(result)))
+
+
+def _live_triage_context(
+    alert: Path | None,
+    config: Path | None,
+    started: str | None,
+    version: str,
+    previous_version: str | None,
+    deploy_id: str | None,
+    at: str | None,
+    dry_run: bool,
+) -> ToolContext:
+    import time
+
+    from agent.alerts import incident_from_alert, load_alert_file
+    from agent.backends.base import DeployInfo
+    from agent.config import find_config, load_config
+    from agent.live import live_context
+
+    if alert is None:
+        raise VigilError("live triage needs ALERT.json (or pass --bundle DIR to replay a bundle)")
+    incident = incident_from_alert(load_alert_file(alert))
+    cfg = load_config(find_config(config))
+    svc = cfg.service(incident.service)
+    deploys = []
+    if started is not None:
+        start = parse_moment(started, 0.0)
+        deploys.append(
+            DeployInfo(
+                id=deploy_id or f"{incident.service}-{int(start)}",
+                service=incident.service,
+                environment=svc.environment,
+                version=version,
+                previous_version=previous_version,
+                started_at=datetime.fromtimestamp(start, tz=UTC),
+            )
+        )
+    now = parse_moment(at, 0.0) if at else time.time()
+    return live_context(cfg, incident, deploys, now, dry_run=dry_run)
 
 
 def main() -> None:

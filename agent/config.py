@@ -74,16 +74,16 @@ class Auth(_Strict):
 
     def headers(self) -> dict[str, str]:
         if self.bearer_token_env:
-            return {"Authorization": f"Bearer {_secret(self.bearer_token_env)}"}
+            return {"Authorization": f"Bearer {secret_from_env(self.bearer_token_env)}"}
         return {}
 
     def basic(self) -> tuple[str, str] | None:
         if self.username and self.password_env:
-            return self.username, _secret(self.password_env)
+            return self.username, secret_from_env(self.password_env)
         return None
 
 
-def _secret(name: str) -> str:
+def secret_from_env(name: str) -> str:
     value = os.environ.get(name)
     if not value:
         raise ConfigError(f"environment variable {name} is not set (named in vigil.yaml)")
@@ -153,6 +153,8 @@ class LogsConfig(_Strict):
     def _needs(self) -> LogsConfig:
         if self.source == "file" and not self.path:
             raise ValueError("path: a file log source needs a path")
+        if self.selector is not None and "{service}" not in self.selector:
+            raise ValueError("selector: write the service as {service}, e.g. '{app=\"{service}\"}'")
         return self
 
 

@@ -111,15 +111,7 @@ def _record_calls(toolbox: Toolbox, ctx: ToolContext) -> None:
 
 def _verdict(ctx: ToolContext) -> tuple[Any, Verdict | None]:
     deploy = ctx.suspect_deploy()
-    if deploy is None or ctx.judge is None:
-        if ctx.judge is None:
-            ctx.missing.add("metrics")
-        return deploy, None
-    try:
-        return deploy, ctx.judge(deploy, ctx.now)
-    except Exception:  # a judge that cannot read its data is a missing source
-        ctx.missing.add("metrics")
-        return deploy, None
+    return deploy, None if deploy is None else ctx.verdict(deploy)
 
 
 def _actions(events: list[AuditEvent]) -> list[ActionRecord]:
@@ -212,7 +204,9 @@ def _follow(
     while _undecided(verdict) and t + ctx.step_s <= until:
         t += ctx.step_s
         ctx.advance(t)
-        latest = ctx.judge(deploy, t)
+        latest = ctx.verdict(deploy)
+        if latest is None:
+            break
         cleared = latest.deploy_caused is False and verdict.deploy_caused is not False
         verdict = latest
         if (latest.tier >= 2 and latest.tier > acted_at) or cleared:

@@ -31,9 +31,7 @@ def irreversible_migration(diff: str) -> bool:
 
 
 def guard_facts(ctx: ToolContext, deploy: DeployInfo | None) -> GuardFacts:
-    verdict = None
-    if deploy is not None and ctx.judge is not None:
-        verdict = ctx.judge(deploy, ctx.now)
+    verdict = None if deploy is None else ctx.verdict(deploy)
     kinds = tuple(sorted({f.kind for f in verdict.findings if f.tier >= 1})) if verdict else ()
     books = ctx.runbooks.match(ctx.incident.alertname, kinds)
     destructive = False

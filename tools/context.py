@@ -15,6 +15,7 @@ from agent.backends.base import (
     Escalator,
     LogSource,
     MetricsSource,
+    SourceUnavailable,
 )
 from agent.guard import GuardPolicy
 from agent.incident import Incident
@@ -44,6 +45,26 @@ class ToolContext:
     memo: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # per-run cache of readings
     data_until: float | None = None  # replayed data ends here (None: live sources)
     on_advance: list[Callable[[float], None]] = field(default_factory=list)
+
+    def verdict(self, deploy: DeployInfo) -> Verdict | None:
+        """The judge's verdict for `deploy` now (computed once per moment); None when the
+        metrics cannot be read, which is then listed among the missing sources."""
+        if self.judge is None:
+            self.missing.add("metrics")
+            return None
+        key = ("verdict", deploy.id, self.now)
+        if key not in self.memo:
+            try:
+                self.memo[key] = self.judge(deploy, self.now)
+            except SourceUnavailable as exc:
+                self.missing.add("metrics")
+                self.memo[key] = None
+                self.memo[("verdict_error", deploy.id, self.now)] = str(exc)
+        found: Verdict | None = self.memo[key]
+        return found
+
+    def verdict_error(self, deploy: DeployInfo) -> str:
+        return str(self.memo.get(("verdict_error", deploy.id, self.now), "no metrics source"))
 
     def advance(self, moment: float) -> None:
         """Move the clock forward (following a deploy in replay); readings are re-taken."""

@@ -167,8 +167,8 @@ class FetchDiffOutput(BaseModel):
 def gather_evidence(ctx: ToolContext, deploy: DeployInfo, terms: Sequence[str]) -> Evidence:
     """Everything known now that can point at a changed file; missing sources are noted."""
     signals: list[RegressedSignal] = []
-    if ctx.judge is not None:
-        verdict = ctx.judge(deploy, ctx.now)
+    verdict = ctx.verdict(deploy)
+    if verdict is not None:
         signals = [
             RegressedSignal(name=f.signal, kind=SignalKind(f.kind))
             for f in verdict.findings

@@ -157,10 +157,9 @@ def judge_deploy(ctx: ToolContext, args: JudgeDeployInput) -> JudgeDeployOutput:
     deploy = ctx.suspect_deploy(args.deploy_id)
     if deploy is None:
         raise ToolFailure(f"no deploy {args.deploy_id or ''} found for {ctx.incident.service}")
-    if ctx.judge is None:
-        ctx.missing.add("judge")
-        raise ToolFailure("the judge has no metrics to work on")
-    v = ctx.judge(deploy, ctx.now)
+    v = ctx.verdict(deploy)
+    if v is None:
+        raise ToolFailure(f"the judge cannot read the metrics: {ctx.verdict_error(deploy)}")
     return JudgeDeployOutput(
         deploy_id=deploy.id,
         version=deploy.version,
@@ -191,12 +190,14 @@ def judge_deploy(ctx: ToolContext, args: JudgeDeployInput) -> JudgeDeployOutput:
 
 def _regressed_kinds(ctx: ToolContext) -> tuple[str, ...]:
     """Kinds of the signals the judge finds worse now, worst first (to match runbooks)."""
-    if ctx.judge is None or ctx.deploys is None:
+    if ctx.deploys is None:
         return ()
     found = ctx.deploys.deploys(ctx.incident.service, ctx.now - 6 * 3600, ctx.now)
     if not found:
         return ()
-    verdict = ctx.judge(found[0], ctx.now)
+    verdict = ctx.verdict(found[0])
+    if verdict is None:
+        return ()
     bad = sorted((f for f in verdict.findings if f.tier >= 1), key=lambda f: -f.tier)
     return tuple(dict.fromkeys(f.kind for f in bad))
 
