@@ -40,7 +40,8 @@ def logs_for(cfg: VigilConfig, service: str) -> LogSource | None:
         from tools.backends.logfile import FileLogSource
 
         assert logs.path is not None  # validated on load
-        return FileLogSource({service: logs.path})
+        # A path with {service} is a template; a plain path is this service's file(s).
+        return FileLogSource(logs.path if "{service}" in logs.path else {service: logs.path})
     from tools.backends.loki import LokiLogSource
 
     loki = cfg.loki
