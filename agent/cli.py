@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from agent.cli_bundle import bundle_app
+from agent.cli_server import alerts_app, serve
 from agent.errors import VigilError
 
 if TYPE_CHECKING:
@@ -158,6 +159,8 @@ def _live_bundle(
 config_app = typer.Typer(help="Check the configuration (vigil.yaml).", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(bundle_app, name="bundle")
+app.add_typer(alerts_app, name="alerts")
+app.command("serve")(serve)
 
 
 @config_app.command("check")

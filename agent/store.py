@@ -57,7 +57,130 @@ def _m002_audit(db: sqlite_utils.Database) -> None:
     db.table("audit").create_index(["kind", "at"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m001_incidents, _m002_audit]
+def _m003_jobs(db: sqlite_utils.Database) -> None:
+    """Durable intake: every acknowledged webhook is a row here before the 2xx goes out."""
+    db.execute(
+        """CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,            -- alert | deploy
+            dedup TEXT NOT NULL UNIQUE,    -- a re-sent webhook maps to the same key
+            received_at REAL NOT NULL,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',  -- pending | running | done | failed
+            attempts INTEGER NOT NULL DEFAULT 0,
+            started_at REAL,
+            finished_at REAL,
+            error TEXT,
+            result TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX jobs_status ON jobs (status, id)")
+
+
+def _m004_alerts(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE alerts (
+            fingerprint TEXT NOT NULL,
+            starts_at TEXT NOT NULL,
+            status TEXT NOT NULL,
+            alertname TEXT,
+            service TEXT,
+            severity TEXT,
+            labels TEXT NOT NULL,
+            annotations TEXT NOT NULL,
+            ends_at TEXT,
+            received_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            job_id INTEGER,
+            incident_id TEXT,
+            PRIMARY KEY (fingerprint, starts_at)
+        )"""
+    )
+    db.execute("CREATE INDEX alerts_service ON alerts (service, received_at)")
+
+
+def _m005_deploys(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE deploys (
+            id TEXT PRIMARY KEY,
+            service TEXT NOT NULL,
+            environment TEXT,
+            version TEXT NOT NULL,
+            previous_version TEXT,
+            strategy TEXT,
+            commit_sha TEXT,
+            source TEXT NOT NULL,
+            status TEXT NOT NULL,          -- the last event's kind
+            started_at REAL NOT NULL,
+            finished_at REAL,
+            updated_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX deploys_service ON deploys (service, started_at)")
+    db.execute(
+        """CREATE TABLE deploy_events (
+            dedup TEXT PRIMARY KEY,
+            deploy_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            source TEXT NOT NULL,
+            at REAL NOT NULL,
+            received_at REAL NOT NULL
+        )"""
+    )
+
+
+def _m006_watch(db: sqlite_utils.Database) -> None:
+    """Deploy watch sessions, the health check of every step, and what was done."""
+    db.execute(
+        """CREATE TABLE watch_sessions (
+            deploy_id TEXT PRIMARY KEY,
+            service TEXT NOT NULL,
+            opened_at REAL NOT NULL,
+            baseline_from REAL NOT NULL,
+            watch_until REAL NOT NULL,
+            state TEXT NOT NULL,           -- watching | completed | paused | rolled_back | failed
+            tier INTEGER NOT NULL DEFAULT 0,
+            max_tier INTEGER NOT NULL DEFAULT 0,
+            first_tier_at TEXT NOT NULL DEFAULT '{}',  -- {"1": t, "2": t, "3": t}
+            last_checked_at REAL,
+            closed_at REAL,
+            reason TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX watch_state ON watch_sessions (state, service)")
+    db.execute(
+        """CREATE TABLE health_checks (
+            deploy_id TEXT NOT NULL,
+            at REAL NOT NULL,
+            tier INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            deploy_caused INTEGER,
+            reasons TEXT NOT NULL,
+            PRIMARY KEY (deploy_id, at)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE watch_actions (
+            deploy_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            at REAL NOT NULL,
+            action TEXT NOT NULL,
+            status TEXT NOT NULL,          -- executed | blocked | proposed | failed
+            actor TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            PRIMARY KEY (deploy_id, seq)
+        )"""
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _m001_incidents,
+    _m002_audit,
+    _m003_jobs,
+    _m004_alerts,
+    _m005_deploys,
+    _m006_watch,
+]
 
 
 def _insert(table: str, columns: list[str]) -> str:
@@ -95,12 +218,14 @@ class Store:
             applied.append(name)
         return applied
 
-    def save_incident(self, result: dict[str, Any], events: list[AuditEvent]) -> None:
+    def save_incident(
+        self, result: dict[str, Any], events: list[AuditEvent], *, created_at: float | None = None
+    ) -> None:
         """The investigation and its audit trail, in one transaction (all or nothing)."""
         incident_id = str(result["incident_id"])
         row = {
             "id": incident_id,
-            "created_at": time.time(),
+            "created_at": time.time() if created_at is None else created_at,
             "service": result.get("service"),
             "environment": result.get("environment"),
             "alertname": result.get("alertname"),

@@ -1,0 +1,116 @@
+"""`vigil serve` and `vigil alerts`: the server and what it received."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from agent.errors import VigilError
+
+alerts_app = typer.Typer(help="What the server received.", no_args_is_help=True)
+_out = Console()
+_err = Console(stderr=True)
+
+
+def default_db() -> Path:
+    env = os.environ.get("VIGIL_DB")
+    return Path(env) if env else Path.home() / ".local" / "state" / "vigil" / "vigil.db"
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    db: Annotated[Path | None, typer.Option(help="The sqlite store (default $VIGIL_DB).")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="vigil.yaml (default $VIGIL_CONFIG or ./vigil.yaml).")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Worker threads for queued jobs.")] = 2,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+) -> None:
+    """Serve the webhooks (Alertmanager, deploys), watch deploys, triage incidents.
+
+    Webhook auth from the environment: VIGIL_WEBHOOK_TOKEN (bearer) or VIGIL_WEBHOOK_USER and
+    VIGIL_WEBHOOK_PASSWORD (basic) for Alertmanager; GITHUB_WEBHOOK_SECRET for GitHub."""
+    import uvicorn
+
+    from agent.config import find_config, load_config
+    from agent.server.app import WebhookAuth, create_app
+    from agent.server.backends import ConfigBackends
+    from agent.server.intake import Intake
+    from agent.server.metrics import ServerMetrics
+    from agent.server.runtime import Runtime
+    from agent.triage import settings_and_loop
+
+    try:
+        cfg = load_config(find_config(config))
+        intake = Intake(db or default_db())
+    except VigilError as exc:
+        _err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2) from None
+    metrics = ServerMetrics(queue_depth=intake.depth)
+    runtime = Runtime(
+        intake,
+        ConfigBackends(cfg),
+        metrics,
+        loop_factory=lambda: settings_and_loop(offline=False),
+    )
+    user, password = os.environ.get("VIGIL_WEBHOOK_USER"), os.environ.get("VIGIL_WEBHOOK_PASSWORD")
+    auth = WebhookAuth(
+        bearer_token=os.environ.get("VIGIL_WEBHOOK_TOKEN") or None,
+        basic=(user, password) if user and password else None,
+    )
+    app = create_app(
+        intake,
+        runtime,
+        metrics,
+        auth=auth,
+        github_secret=os.environ.get("GITHUB_WEBHOOK_SECRET") or None,
+    )
+    runtime.start(workers=workers)
+    _err.print(f"vigil serving on http://{host}:{port} (store {intake.path})", highlight=False)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    finally:
+        runtime.stop()
+
+
+@alerts_app.command("list")
+def alerts_list(
+    db: Annotated[Path | None, typer.Option(help="The sqlite store (default $VIGIL_DB).")] = None,
+    service: Annotated[str | None, typer.Option(help="Only this service.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON array.")] = False,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 1000,
+) -> None:
+    """List the alerts the server received (one row per fingerprint and start)."""
+    from agent.server.intake import Intake
+
+    path = db or default_db()
+    if not path.exists():
+        _err.print(f"[bold red]error:[/] no store at {path}", highlight=False)
+        raise typer.Exit(code=2)
+    rows = Intake(path).alerts(limit=limit, service=service)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"{len(rows)} alerts in {path}")
+    for col in ("received", "alertname", "service", "severity", "status", "incident"):
+        table.add_column(col)
+    from datetime import UTC, datetime
+
+    for r in rows:
+        table.add_row(
+            datetime.fromtimestamp(r["received_at"], tz=UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            r["alertname"] or "",
+            r["service"] or "",
+            r["severity"] or "",
+            r["status"],
+            r["incident_id"] or "",
+        )
+    _out.print(table)

@@ -1,0 +1,2 @@
+"""`vigil serve`: webhooks in (Alertmanager, deploy systems), durable intake, workers that
+triage incidents and watch deploys, and a small read API."""

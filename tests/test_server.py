@@ -1,0 +1,233 @@
+"""The server in process (httpx over ASGI): webhooks, durable intake, workers, watch, reads."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from agent.bundle.reader import read_bundle
+from agent.judge.core import judge
+from agent.server.app import WebhookAuth, create_app
+from agent.server.intake import Intake
+from agent.server.metrics import ServerMetrics
+from agent.server.replay import BundleBackends
+from agent.server.runtime import Runtime
+
+SUITE = Path(__file__).resolve().parent.parent / "evals" / "suites" / "small"
+
+
+class Clock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class Server:
+    def __init__(self, tmp: Path, bundles: list[str], *, auth: WebhookAuth | None = None) -> None:
+        self.bundles = [read_bundle(SUITE / n) for n in bundles]
+        self.clock = Clock(self.bundles[0].manifest.deploy.started_at.timestamp())
+        self.intake = Intake(tmp / "vigil.db")
+        self.metrics = ServerMetrics(queue_depth=self.intake.depth)
+        self.backends = BundleBackends(self.bundles)
+        self.runtime = Runtime(self.intake, self.backends, self.metrics, clock=self.clock)
+        self.app = create_app(self.intake, self.runtime, self.metrics, auth=auth, clock=self.clock)
+
+    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        async def go() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://vigil") as client:
+                return await client.request(method, path, **kw)
+
+        return asyncio.run(go())
+
+    def drain(self) -> int:
+        n = 0
+        while self.runtime.work_once():
+            n += 1
+        return n
+
+
+def _alert(name: str) -> dict[str, Any]:
+    return json.loads((SUITE / name / "alert.json").read_text())
+
+
+def _deploy_record(name: str, kind: str = "started") -> tuple[dict[str, Any], str]:
+    m = read_bundle(SUITE / name).manifest
+    start = m.deploy.started_at.timestamp()
+    record = {
+        "source": "generic",
+        "kind": kind,
+        "service": m.service,
+        "environment": m.environment,
+        "deploy_id": m.deploy.id,
+        "version": m.deploy.version,
+        "previous_version": m.deploy.previous_version,
+        "strategy": m.deploy.strategy.value,
+        "commit": None,
+        "started_at": start,
+        "at": start,
+    }
+    return record, f"generic:{m.deploy.id}:{kind}"
+
+
+def test_an_alert_is_committed_before_it_is_acknowledged_and_resends_change_nothing(
+    tmp_path: Path,
+) -> None:
+    s = Server(tmp_path, ["error_step-0001"])
+    body = _alert("error_step-0001")
+    first = s.request("POST", "/webhooks/alertmanager", json=body)
+    assert first.status_code == 200, first.text
+    ack = first.json()
+    assert ack["status"] == "accepted" and ack["new"] == len(body["alerts"])
+    # Committed: a fresh connection (another process, as after a crash) sees it.
+    again = Intake(tmp_path / "vigil.db")
+    assert [j["id"] for j in again.jobs()] == [ack["job_id"]]
+    assert len(again.alerts()) == len(body["alerts"])
+    resend = s.request("POST", "/webhooks/alertmanager", json=body).json()
+    assert resend["job_id"] is None and resend["duplicates"] == len(body["alerts"])
+    assert len(again.jobs()) == 1
+    resolved = json.loads(json.dumps(body))
+    for a in resolved["alerts"]:
+        a["status"] = "resolved"
+    r = s.request("POST", "/webhooks/alertmanager", json=resolved).json()
+    assert r["updated"] == len(body["alerts"]) and r["job_id"] is None
+    assert {a["status"] for a in again.alerts()} == {"resolved"}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "reason"),
+    [
+        (b"{not json", 400, "not JSON"),
+        (b"[]", 422, "body"),
+        (b'{"version": "4"}', 422, "groupKey"),
+        (
+            b'{"version": "3", "groupKey": "g", "status": "firing", "receiver": "r", "alerts": []}',
+            422,
+            "version",
+        ),
+    ],
+)
+def test_malformed_alerts_get_a_4xx_with_a_reason(
+    tmp_path: Path, body: bytes, status: int, reason: str
+) -> None:
+    s = Server(tmp_path, ["error_step-0001"])
+    r = s.request(
+        "POST", "/webhooks/alertmanager", content=body, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == status
+    assert reason in r.json()["reason"]
+    assert s.intake.jobs() == []
+
+
+def test_webhook_auth(tmp_path: Path) -> None:
+    s = Server(tmp_path, ["error_step-0001"], auth=WebhookAuth(bearer_token="t0k"))
+    body = _alert("error_step-0001")
+    assert s.request("POST", "/webhooks/alertmanager", json=body).status_code == 401
+    bad = {"authorization": "Bearer nope"}
+    assert s.request("POST", "/webhooks/alertmanager", json=body, headers=bad).status_code == 401
+    good = {"authorization": "Bearer t0k"}
+    assert s.request("POST", "/webhooks/alertmanager", json=body, headers=good).status_code == 200
+    basic = Server(tmp_path / "b", ["error_step-0001"], auth=WebhookAuth(basic=("am", "pw")))
+    creds = base64.b64encode(b"am:pw").decode()
+    ok = basic.request(
+        "POST", "/webhooks/alertmanager", json=body, headers={"authorization": f"Basic {creds}"}
+    )
+    assert ok.status_code == 200
+    metrics = s.request("GET", "/metrics").text
+    assert 'vigil_webhooks_rejected_total{kind="alertmanager",status="401"} 2.0' in metrics
+
+
+def test_workers_triage_the_incident_and_group_alerts_of_one_deploy(tmp_path: Path) -> None:
+    s = Server(tmp_path, ["error_step-0001"])
+    record, dedup = _deploy_record("error_step-0001")
+    s.intake.accept_deploy(record, dedup, s.clock())
+    body = _alert("error_step-0001")
+    s.clock.t = json_time(body["alerts"][0]["startsAt"]) + 30
+    s.request("POST", "/webhooks/alertmanager", json=body)
+    second = json.loads(json.dumps(body))
+    for a in second["alerts"]:
+        a["fingerprint"] = (a.get("fingerprint") or "x") + "-2"
+        a["labels"]["alertname"] = "ErrorRateSpikeAfterDeploy"
+    s.request("POST", "/webhooks/alertmanager", json=second)
+    assert s.drain() == 3  # the deploy job, then two alert jobs
+    incidents = s.request("GET", "/api/incidents").json()
+    assert len(incidents) == 1
+    (inc,) = incidents
+    assert (inc["tier"], inc["deploy_id"], inc["deploy_caused"]) == (3, "deploy-6704", 1)
+    detail = s.request("GET", f"/api/incidents/{inc['id']}").json()
+    assert detail["result"]["suspect_files"][0] == "src/reviews/serializers.py"
+    assert [e["kind"] for e in detail["audit"]].count("tool_call") >= 5
+    assert {a["incident_id"] for a in s.intake.alerts()} == {inc["id"]}
+    assert [c.action for c in s.backends.actuator.calls] == ["rollback"]  # type: ignore[attr-defined]
+    assert s.request("GET", "/api/incidents/nope").status_code == 404
+
+
+def json_time(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def test_a_watched_deploy_is_rolled_back_at_the_step_the_judge_reaches_tier_3(
+    tmp_path: Path,
+) -> None:
+    s = Server(tmp_path, ["error_step-0001", "healthy_steady-0000"])
+    for name in ("error_step-0001", "healthy_steady-0000"):
+        record, dedup = _deploy_record(name)
+        s.intake.accept_deploy(record, dedup, s.clock())
+    s.drain()
+    bad, good = s.bundles
+    step = bad.manifest.step_seconds
+    t = min(b.manifest.deploy.started_at.timestamp() for b in s.bundles)
+    end = max(b.manifest.watch_until.timestamp() for b in s.bundles)
+    while t <= end + step:
+        s.clock.t = t
+        s.runtime.watch_once()
+        t += step
+    session = s.request("GET", "/api/watch/deploy-6704").json()
+    assert session["state"] == "rolled_back"
+    first3 = float(session["first_tier_at"]["3"])
+    rollback = next(a for a in session["actions"] if a["action"] == "rollback")
+    assert rollback["status"] == "executed" and rollback["at"] == first3
+    # No look-ahead and no delay: the first step the judge says 3 is the step we acted.
+    assert judge(bad, first3).tier == 3 and judge(bad, first3 - step).tier < 3
+    healthy = s.request("GET", f"/api/watch/{good.manifest.deploy.id}").json()
+    assert healthy["state"] == "completed" and healthy["max_tier"] <= 1
+    assert len(healthy["health_checks"]) >= 60
+    stability = {r["service"]: r for r in s.request("GET", "/api/stability").json()}
+    assert stability["reviews"]["rollback_rate"] == 1.0
+    assert stability[good.manifest.service]["rollback_rate"] == 0.0
+    metrics = s.request("GET", "/metrics").text
+    assert 'deployment_rollback_total{service="reviews"} 1.0' in metrics
+    assert 'vigil_watch_sessions{state="rolled_back"} 1.0' in metrics
+    watch = s.request("GET", "/api/incidents/watch-deploy-6704").json()
+    assert any(e["kind"] == "action" for e in watch["audit"])
+
+
+def test_health_and_readiness(tmp_path: Path) -> None:
+    s = Server(tmp_path, ["error_step-0001"])
+    assert s.request("GET", "/healthz").json() == {"status": "ok"}
+    ready = s.request("GET", "/readyz").json()
+    assert ready["status"] == "ready" and ready["queue_depth"] == 0
+    schema = s.request("GET", "/openapi.json").json()
+    assert "/webhooks/alertmanager" in schema["paths"] and "/webhooks/deploy" in schema["paths"]
+
+
+def test_a_crashed_worker_job_is_resumed(tmp_path: Path) -> None:
+    s = Server(tmp_path, ["error_step-0001"])
+    s.request("POST", "/webhooks/alertmanager", json=_alert("error_step-0001"))
+    job = s.intake.claim(s.clock())
+    assert job is not None and s.intake.claim(s.clock()) is None
+    # The process dies here; on restart the running job goes back to pending.
+    restarted = Intake(tmp_path / "vigil.db")
+    assert restarted.recover() == 1
+    again = restarted.claim(s.clock())
+    assert again is not None and again.id == job.id and again.attempts == 2
