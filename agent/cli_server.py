@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -46,7 +46,11 @@ def serve(
     from agent.server.intake import Intake
     from agent.server.metrics import ServerMetrics
     from agent.server.runtime import Runtime
-    from agent.triage import settings_and_loop
+
+    def model_loop() -> tuple[Any, str]:
+        from agent.triage import settings_and_loop  # the SDK loads on the first triage
+
+        return settings_and_loop(offline=False)
 
     try:
         cfg = load_config(find_config(config))
@@ -59,7 +63,7 @@ def serve(
         intake,
         ConfigBackends(cfg),
         metrics,
-        loop_factory=lambda: settings_and_loop(offline=False),
+        loop_factory=model_loop,
     )
     user, password = os.environ.get("VIGIL_WEBHOOK_USER"), os.environ.get("VIGIL_WEBHOOK_PASSWORD")
     auth = WebhookAuth(

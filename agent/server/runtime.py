@@ -11,18 +11,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.alerts import AlertmanagerPayload, incident_from_alert
 from agent.audit import AuditLog
 from agent.backends.base import DeployInfo, SourceUnavailable
 from agent.incident import Incident
 from agent.judge.verdict import TIER_NAMES, Verdict
-from agent.llm import AgentLoop
 from agent.server.intake import Intake, Job
 from agent.server.metrics import ServerMetrics
 from agent.store import Store
-from tools.context import ToolContext
+
+if TYPE_CHECKING:
+    from agent.llm import AgentLoop
+    from tools.context import ToolContext
 
 log = logging.getLogger("vigil.server")
 Clock = Callable[[], float]
