@@ -411,13 +411,30 @@ def main() -> None:
 @app.command("demo")
 def demo_cmd(
     suite: Annotated[
-        Path | None, typer.Option(help="Suite to replay (default: the bundled example suite).")
+        Path | None, typer.Option(help="The example suite (default: the bundled one).")
     ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Where to write the store, investigation and timeline.")
+    ] = Path("vigil-demo"),
+    replay: Annotated[
+        bool, typer.Option("--replay", help="Instead: replay the whole suite through the judge.")
+    ] = False,
+    fast: Annotated[bool, typer.Option("--fast", help="No pauses between steps.")] = False,
 ) -> None:
-    """Offline demo, no keys: replay the example deploys and explain the judge's decisions."""
-    from agent.demo import run_demo
+    """Offline, no keys: a service deployed twice (a good release, a bad one); Vigil watches
+    both, keeps the good one, rolls the bad one back, triages the alert, writes what happened."""
+    from agent.demo import default_suite, run_demo
 
     try:
-        run_demo(_out, suite)
+        if replay:
+            code = run_demo(_out, suite)
+        else:
+            from agent.demo_watch import run_watch_demo
+
+            code = run_watch_demo(
+                _out, suite or default_suite(), out, delay_s=0.0 if fast else 0.01
+            )
     except VigilError as exc:
         raise _fail(exc) from None
+    if code:
+        raise typer.Exit(code=code)

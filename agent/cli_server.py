@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -31,7 +31,9 @@ def serve(
     config: Annotated[
         Path | None, typer.Option(help="vigil.yaml (default $VIGIL_CONFIG or ./vigil.yaml).")
     ] = None,
-    workers: Annotated[int, typer.Option(help="Worker threads for queued jobs.")] = 2,
+    workers: Annotated[
+        int, typer.Option(help="Worker threads in the worker process (0: intake only).")
+    ] = 2,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
     """Serve the webhooks (Alertmanager, deploys), watch deploys, triage incidents.
@@ -42,29 +44,19 @@ def serve(
 
     from agent.config import find_config, load_config
     from agent.server.app import WebhookAuth, create_app
-    from agent.server.backends import ConfigBackends
     from agent.server.intake import Intake
     from agent.server.metrics import ServerMetrics
-    from agent.server.runtime import Runtime
-
-    def model_loop() -> tuple[Any, str]:
-        from agent.triage import settings_and_loop  # the SDK loads on the first triage
-
-        return settings_and_loop(offline=False)
+    from agent.server.worker import WorkerSupervisor
 
     try:
-        cfg = load_config(find_config(config))
+        path = find_config(config)
+        load_config(path)  # fail here, with file:line:field, not in the worker
         intake = Intake(db or default_db())
     except VigilError as exc:
         _err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
-    metrics = ServerMetrics(queue_depth=intake.depth)
-    runtime = Runtime(
-        intake,
-        ConfigBackends(cfg),
-        metrics,
-        loop_factory=model_loop,
-    )
+    metrics = ServerMetrics(queue_depth=intake.depth, intake=intake)
+    supervisor = WorkerSupervisor(intake.path, str(path), workers)
     user, password = os.environ.get("VIGIL_WEBHOOK_USER"), os.environ.get("VIGIL_WEBHOOK_PASSWORD")
     auth = WebhookAuth(
         bearer_token=os.environ.get("VIGIL_WEBHOOK_TOKEN") or None,
@@ -72,17 +64,19 @@ def serve(
     )
     app = create_app(
         intake,
-        runtime,
         metrics,
+        ready=supervisor.problem,
         auth=auth,
         github_secret=os.environ.get("GITHUB_WEBHOOK_SECRET") or None,
     )
-    runtime.start(workers=workers)
+    intake.recover()  # jobs a crashed worker was running go back to the queue
+    if workers > 0:
+        supervisor.start()
     _err.print(f"vigil serving on http://{host}:{port} (store {intake.path})", highlight=False)
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
     finally:
-        runtime.stop()
+        supervisor.stop()
 
 
 @alerts_app.command("list")

@@ -156,6 +156,8 @@ def _m006_watch(db: sqlite_utils.Database) -> None:
             status TEXT NOT NULL,
             deploy_caused INTEGER,
             reasons TEXT NOT NULL,
+            error_ratio REAL,              -- the errors signal now (post_deployment_error_rate)
+            judge_ms REAL,                 -- capture + judge
             PRIMARY KEY (deploy_id, at)
         )"""
     )

@@ -1,7 +1,8 @@
 """Server benchmark: webhook posts per second, acknowledgement latency and memory of a real
 `vigil serve` process on this machine.
 
-    python -m evals.bench_server                  # 20 s at full speed, 32 connections
+    python -m evals.bench_server                  # 20 s at 1000 posts/s offered (open loop)
+    python -m evals.bench_server --rate 0         # closed loop: as fast as it answers
     python -m evals.bench_server --seconds 60 --connections 64 --json
 
 The load generator is a small asyncio HTTP/1.1 client with keep-alive (one process, so it
@@ -34,10 +35,19 @@ TARGETS = {
 
 
 async def _connection(
-    port: int, bodies: list[bytes], deadline: float, latencies: list[float], errors: list[str]
+    port: int,
+    bodies: list[bytes],
+    deadline: float,
+    latencies: list[float],
+    errors: list[str],
+    interval: float | None,
 ) -> None:
+    """Closed loop (interval None: the next request when the answer came), or open loop (one
+    request every `interval` s on a schedule; latency counts from the scheduled moment, so a
+    slow server cannot hide its queue)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     i = 0
+    next_at = time.perf_counter()
     try:
         while time.perf_counter() < deadline and i < len(bodies):
             body = bodies[i]
@@ -47,6 +57,11 @@ async def _connection(
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
             ).encode()
             began = time.perf_counter()
+            if interval is not None:
+                if next_at > began:
+                    await asyncio.sleep(next_at - began)
+                began = next_at
+                next_at += interval
             writer.write(head + body)
             await writer.drain()
             status_line = await reader.readline()
@@ -65,7 +80,9 @@ async def _connection(
         writer.close()
 
 
-async def _load(port: int, seconds: float, connections: int, start_index: int) -> dict[str, Any]:
+async def _load(
+    port: int, seconds: float, connections: int, start_index: int, rate: float | None
+) -> dict[str, Any]:
     per = 200_000
     bodies = [
         [
@@ -79,13 +96,23 @@ async def _load(port: int, seconds: float, connections: int, start_index: int) -
     began = time.perf_counter()
     deadline = began + seconds
     await asyncio.gather(
-        *(_connection(port, bodies[c], deadline, latencies, errors) for c in range(connections))
+        *(
+            _connection(
+                port,
+                bodies[c],
+                deadline,
+                latencies,
+                errors,
+                None if rate is None else connections / rate,
+            )
+            for c in range(connections)
+        )
     )
     took = time.perf_counter() - began
     return {"requests": len(latencies), "seconds": took, "latencies": latencies, "errors": errors}
 
 
-def run(seconds: float, connections: int, workers: int) -> dict[str, Any]:
+def run(seconds: float, connections: int, workers: int, rate: float | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         db = folder / "vigil.db"
@@ -103,7 +130,7 @@ def run(seconds: float, connections: int, workers: int) -> dict[str, Any]:
 
                 sampler = asyncio.create_task(sample())
                 try:
-                    return await _load(server.port, seconds, connections, 0)
+                    return await _load(server.port, seconds, connections, 0, rate)
                 finally:
                     sampler.cancel()
 
@@ -125,6 +152,7 @@ def run(seconds: float, connections: int, workers: int) -> dict[str, Any]:
         "requests": result["requests"],
         "seconds": round(result["seconds"], 2),
         "connections": connections,
+        "offered_per_s": rate,
         "posts_per_s": round(result["requests"] / result["seconds"], 1),
         "ack_p50_ms": pct(0.50),
         "ack_p99_ms": pct(0.99),
@@ -144,9 +172,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--workers", type=int, default=1, help="server worker threads")
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=1000.0,
+        help="offered posts/s, open loop (0: closed loop, as fast as the server answers)",
+    )
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    report = run(args.seconds, args.connections, args.workers)
+    report = run(args.seconds, args.connections, args.workers, args.rate or None)
     report["targets"] = {
         k: {
             "target": f"{op} {bound}",

@@ -35,10 +35,10 @@ class Server:
         self.bundles = [read_bundle(SUITE / n) for n in bundles]
         self.clock = Clock(self.bundles[0].manifest.deploy.started_at.timestamp())
         self.intake = Intake(tmp / "vigil.db")
-        self.metrics = ServerMetrics(queue_depth=self.intake.depth)
+        self.metrics = ServerMetrics(queue_depth=self.intake.depth, intake=self.intake)
         self.backends = BundleBackends(self.bundles)
-        self.runtime = Runtime(self.intake, self.backends, self.metrics, clock=self.clock)
-        self.app = create_app(self.intake, self.runtime, self.metrics, auth=auth, clock=self.clock)
+        self.runtime = Runtime(self.intake, self.backends, clock=self.clock)
+        self.app = create_app(self.intake, self.metrics, auth=auth, clock=self.clock)
 
     def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
         async def go() -> httpx.Response:
@@ -50,8 +50,8 @@ class Server:
 
     def drain(self) -> int:
         n = 0
-        while self.runtime.work_once():
-            n += 1
+        while handled := self.runtime.work_once():
+            n += handled
         return n
 
 

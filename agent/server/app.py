@@ -22,7 +22,6 @@ from pydantic import ValidationError
 from agent.alerts import AlertmanagerPayload
 from agent.server.intake import Intake
 from agent.server.metrics import ServerMetrics
-from agent.server.runtime import Runtime
 
 _MAX_BODY = 5 * 1024 * 1024
 
@@ -67,9 +66,9 @@ def _validation_reason(exc: ValidationError | RequestValidationError) -> str:
 
 def create_app(
     intake: Intake,
-    runtime: Runtime | None,
     metrics: ServerMetrics,
     *,
+    ready: Callable[[], str | None] | None = None,
     auth: WebhookAuth | None = None,
     github_secret: str | None = None,
     clock: Callable[[], float] = time.time,
@@ -201,8 +200,9 @@ def create_app(
             depth = intake.depth()
         except Exception as exc:  # the store cannot be read
             return _reject(503, f"store: {exc}")
-        if runtime is not None and runtime._threads and not runtime.alive():
-            return _reject(503, "a worker thread stopped")
+        problem = ready() if ready is not None else None
+        if problem is not None:
+            return _reject(503, problem)
         return JSONResponse({"status": "ready", "queue_depth": depth})
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)

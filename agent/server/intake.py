@@ -13,12 +13,16 @@ import hashlib
 import json
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from agent.alerts import SERVICE_LABELS, AlertmanagerPayload
 from agent.store import Store
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -50,24 +54,57 @@ def fingerprint(labels: dict[str, str]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def write_lock(path: str) -> threading.Lock:
+    """One lock per database file in this process. Writers take it before sqlite's own lock,
+    so a writer waits on a condition variable (microseconds) instead of sqlite's busy handler,
+    which sleeps in steps of up to 100 ms and shows up as ack latency spikes."""
+    with _LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(str(Path(path).resolve()), threading.Lock())
+
+
 class Intake:
     """The jobs, alerts and deploy tables of one sqlite file; safe to use from many threads
-    (each thread gets its own connection; sqlite serialises the writers)."""
+    (each thread gets its own connection; writers are serialised by `write_lock`)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         Store(path)  # creates the file and applies migrations
         self._local = threading.local()
+        self.lock = write_lock(self.path)
+
+    def locked(self, fn: Callable[[], T]) -> T:
+        """Run a write under this process' lock; if another process holds sqlite's write lock,
+        poll for it every 0.2 ms (sqlite's own busy handler sleeps up to 100 ms at a time,
+        which an acknowledgement cannot afford). `fn` must be one transaction or statement."""
+        deadline = time.monotonic() + 30.0
+        with self.lock:
+            while True:
+                try:
+                    return fn()
+                except sqlite3.OperationalError as exc:
+                    text = str(exc)
+                    if ("locked" not in text and "busy" not in text) or (
+                        time.monotonic() > deadline
+                    ):
+                        raise
+                time.sleep(0.0002)
+
+    def write(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+        """One write statement (its own transaction); returns the rows changed."""
+        return self.locked(lambda: int(self._conn().execute(sql, args).rowcount))
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(
-                self.path, timeout=30, isolation_level=None, check_same_thread=False
+                self.path, timeout=0, isolation_level=None, check_same_thread=False
             )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")  # durable against a process crash
-            conn.execute("PRAGMA busy_timeout=30000")
             conn.row_factory = sqlite3.Row
             self._local.conn = conn
         return conn
@@ -76,8 +113,12 @@ class Intake:
 
     def accept_alerts(self, payload: AlertmanagerPayload, now: float) -> AlertAck:
         conn = self._conn()
+        return self.locked(lambda: self._accept_alerts(conn, payload, now, []))
+
+    def _accept_alerts(
+        self, conn: sqlite3.Connection, payload: AlertmanagerPayload, now: float, fresh: list[str]
+    ) -> AlertAck:
         new = updated = duplicates = 0
-        fresh: list[str] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
             for alert in payload.alerts:
@@ -139,6 +180,11 @@ class Intake:
     def accept_deploy(self, event: dict[str, Any], dedup: str, now: float) -> DeployAck:
         """Record a deploy event (a DeployEvent's JSON) and queue it, unless already seen."""
         conn = self._conn()
+        return self.locked(lambda: self._accept_deploy(conn, event, dedup, now))
+
+    def _accept_deploy(
+        self, conn: sqlite3.Connection, event: dict[str, Any], dedup: str, now: float
+    ) -> DeployAck:
         conn.execute("BEGIN IMMEDIATE")
         try:
             seen = conn.execute(
@@ -195,18 +241,72 @@ class Intake:
 
     # ------------------------------------------------------------------ workers
 
+    def claim_many(self, now: float, limit: int) -> list[Job]:
+        """Take up to `limit` of the oldest pending jobs in one transaction."""
+        rows = self.locked(
+            lambda: (
+                self._conn()
+                .execute(
+                    "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?"
+                    " WHERE id IN (SELECT id FROM jobs WHERE status = 'pending' ORDER BY id"
+                    " LIMIT ?) RETURNING id, kind, payload, attempts, received_at",
+                    (now, limit),
+                )
+                .fetchall()
+            )
+        )
+        jobs = [
+            Job(
+                int(r["id"]),
+                str(r["kind"]),
+                json.loads(r["payload"]),
+                int(r["attempts"]),
+                float(r["received_at"]),
+            )
+            for r in rows
+        ]
+        return sorted(jobs, key=lambda j: j.id)
+
+    def finish_many(self, done: list[tuple[int, Any, str | None]], now: float) -> None:
+        """Finish jobs (id, result, error) and link their alerts to the result's incident, in
+        one transaction: a worker writes once per batch, not three times per job."""
+        if not done:
+            return
+        self.locked(lambda: self._finish_many(done, now))
+
+    def _finish_many(self, done: list[tuple[int, Any, str | None]], now: float) -> None:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(
+                "UPDATE jobs SET status = ?, finished_at = ?, result = ?, error = ? WHERE id = ?",
+                [
+                    (
+                        "failed" if error else "done",
+                        now,
+                        None if result is None else json.dumps(result),
+                        error,
+                        job_id,
+                    )
+                    for job_id, result, error in done
+                ],
+            )
+            conn.executemany(
+                "UPDATE alerts SET incident_id = ? WHERE job_id = ?",
+                [
+                    (result["incident_id"], job_id)
+                    for job_id, result, _ in done
+                    if isinstance(result, dict) and result.get("incident_id")
+                ],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
     def claim(self, now: float) -> Job | None:
         """Take the oldest pending job (atomically: two workers never get the same one)."""
-        row = (
-            self._conn()
-            .execute(
-                "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?"
-                " WHERE id = (SELECT id FROM jobs WHERE status = 'pending' ORDER BY id LIMIT 1)"
-                " RETURNING id, kind, payload, attempts, received_at",
-                (now,),
-            )
-            .fetchone()
-        )
+        row = self.locked(lambda: self._claim(now))
         if row is None:
             return None
         return Job(
@@ -217,10 +317,23 @@ class Intake:
             float(row["received_at"]),
         )
 
+    def _claim(self, now: float) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = (
+            self._conn()
+            .execute(
+                "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?"
+                " WHERE id = (SELECT id FROM jobs WHERE status = 'pending' ORDER BY id LIMIT 1)"
+                " RETURNING id, kind, payload, attempts, received_at",
+                (now,),
+            )
+            .fetchone()
+        )
+        return row
+
     def finish(
         self, job_id: int, now: float, *, result: Any = None, error: str | None = None
     ) -> None:
-        self._conn().execute(
+        self.write(
             "UPDATE jobs SET status = ?, finished_at = ?, result = ?, error = ? WHERE id = ?",
             (
                 "failed" if error else "done",
@@ -232,9 +345,7 @@ class Intake:
         )
 
     def retry_later(self, job_id: int, error: str) -> None:
-        self._conn().execute(
-            "UPDATE jobs SET status = 'pending', error = ? WHERE id = ?", (error, job_id)
-        )
+        self.write("UPDATE jobs SET status = 'pending', error = ? WHERE id = ?", (error, job_id))
 
     def recover(self) -> int:
         """After a crash: jobs that were running go back to pending."""
@@ -242,9 +353,7 @@ class Intake:
         return int(cur.rowcount)
 
     def link_alerts(self, job_id: int, incident_id: str) -> None:
-        self._conn().execute(
-            "UPDATE alerts SET incident_id = ? WHERE job_id = ?", (incident_id, job_id)
-        )
+        self.write("UPDATE alerts SET incident_id = ? WHERE job_id = ?", (incident_id, job_id))
 
     # ------------------------------------------------------------------ reads
 

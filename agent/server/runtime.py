@@ -19,7 +19,6 @@ from agent.backends.base import DeployInfo, SourceUnavailable
 from agent.incident import Incident
 from agent.judge.verdict import TIER_NAMES, Verdict
 from agent.server.intake import Intake, Job
-from agent.server.metrics import ServerMetrics
 from agent.store import Store
 
 if TYPE_CHECKING:
@@ -74,7 +73,6 @@ class Runtime:
         self,
         intake: Intake,
         backends: Backends,
-        metrics: ServerMetrics,
         *,
         clock: Clock = time.time,
         loop_factory: Callable[[], tuple[AgentLoop | None, str]] | None = None,
@@ -82,7 +80,6 @@ class Runtime:
     ) -> None:
         self.intake = intake
         self.backends = backends
-        self.metrics = metrics
         self.clock = clock
         self.loop_factory = loop_factory or (lambda: (None, "no model configured"))
         self.group_window_s = group_window_s
@@ -98,23 +95,24 @@ class Runtime:
 
     # ------------------------------------------------------------------ jobs
 
-    def work_once(self) -> bool:
-        """Handle one pending job; False when there was none."""
-        job = self.intake.claim(self.clock())
-        if job is None:
-            return False
-        try:
-            result = self._handle(job)
-        except Exception as exc:  # one bad job must not stop the worker
-            log.exception("job %s (%s) failed", job.id, job.kind)
-            self.metrics.jobs_failed.labels(job.kind).inc()
-            if job.attempts < 3 and isinstance(exc, SourceUnavailable):
-                self.intake.retry_later(job.id, f"{type(exc).__name__}: {exc}")
-            else:
-                self.intake.finish(job.id, self.clock(), error=f"{type(exc).__name__}: {exc}")
-        else:
-            self.intake.finish(job.id, self.clock(), result=result)
-        return True
+    def work_once(self, batch: int = 50) -> int:
+        """Handle a batch of pending jobs; returns how many (0: the queue was empty)."""
+        jobs = self.intake.claim_many(self.clock(), batch)
+        if not jobs:
+            return 0
+        done: list[tuple[int, Any, str | None]] = []
+        for job in jobs:
+            try:
+                done.append((job.id, self._handle(job), None))
+            except Exception as exc:  # one bad job must not stop the worker
+                log.exception("job %s (%s) failed", job.id, job.kind)
+                why = f"{type(exc).__name__}: {exc}"
+                if job.attempts < 3 and isinstance(exc, SourceUnavailable):
+                    self.intake.retry_later(job.id, why)
+                else:
+                    done.append((job.id, None, why))
+        self.intake.finish_many(done, self.clock())
+        return len(jobs)
 
     def _handle(self, job: Job) -> dict[str, Any]:
         if job.kind == "alert":
@@ -136,21 +134,17 @@ class Runtime:
         deploy_id = deploys[0].id if deploys else None
         open_incident = self._open_incident(incident.service, deploy_id, now)
         if open_incident is not None:
-            self.intake.link_alerts(job.id, open_incident)
             return {"incident_id": open_incident, "grouped": True}
         began = time.perf_counter()
         audit = AuditLog()
         ctx = self.backends.context(incident, deploys, now, audit)
         loop, why = self.loop_factory()
         result = triage(ctx, loop=loop, offline_reason=why)
-        self.metrics.triage_seconds.observe(time.perf_counter() - began)
-        if result.model is not None:
-            self.metrics.model_tokens.labels("input").inc(result.model.input_tokens)
-            self.metrics.model_tokens.labels("output").inc(result.model.output_tokens)
-            self.metrics.model_cost.inc(result.model.cost_usd)
-        self._store().save_incident(result.model_dump(mode="json"), audit.events, created_at=now)
-        self.intake.link_alerts(job.id, result.incident_id)
-        self._count_rollbacks(incident.service, deploys, result.actions, now)
+        log.info("triaged %s in %.3f s", result.incident_id, time.perf_counter() - began)
+        with self.intake.lock:
+            self._store().save_incident(
+                result.model_dump(mode="json"), audit.events, created_at=now
+            )
         return {"incident_id": result.incident_id, "tier": result.tier}
 
     def _open_incident(self, service: str, deploy_id: str | None, now: float) -> str | None:
@@ -169,30 +163,14 @@ class Runtime:
                 return str(incident_id)
         return None
 
-    def _count_rollbacks(
-        self, service: str, deploys: list[DeployInfo], actions: list[Any], now: float
-    ) -> None:
-        if any(a.name == "rollback" and a.status == "executed" for a in actions):
-            self.metrics.deployment_rollback_total.labels(service).inc()
-            if deploys:
-                started = deploys[0].started_at.timestamp()
-                self.metrics.time_to_rollback.labels(service).observe(max(0.0, now - started))
-
     def _deploy(self, event: dict[str, Any]) -> dict[str, Any]:
         kind, service = event["kind"], event["service"]
-        if kind in ("succeeded", "failed", "rolled_back", "aborted"):
-            self.metrics.deployment_total.labels(service, kind).inc()
-        if kind == "succeeded":
-            self.metrics.time_to_deploy.labels(service).observe(
-                max(0.0, event["at"] - event["started_at"])
-            )
-        conn = self.intake._conn()
         if kind in ("started", "progressing"):
             if service not in self.backends.services():
                 return {"watch": "not configured", "service": service}
             w = self.backends.window(service)
             started = float(event["started_at"])
-            opened = conn.execute(
+            opened = self.intake.write(
                 "INSERT OR IGNORE INTO watch_sessions (deploy_id, service, opened_at,"
                 " baseline_from, watch_until, state) VALUES (?, ?, ?, ?, ?, 'watching')",
                 (
@@ -202,10 +180,10 @@ class Runtime:
                     started - w.baseline_s,
                     started + w.watch_s,
                 ),
-            ).rowcount
+            )
             return {"watch": "opened" if opened else "already open"}
         if kind in ("rolled_back", "aborted"):
-            conn.execute(
+            self.intake.write(
                 "UPDATE watch_sessions SET state = 'rolled_back', closed_at = ?, reason = ?"
                 " WHERE deploy_id = ? AND state IN ('watching', 'paused')",
                 (self.clock(), f"{kind} by {event['source']}", event["deploy_id"]),
@@ -232,38 +210,32 @@ class Runtime:
                 continue
             self._check(session, min(now, session["watch_until"]))
             judged += 1
-        self._count_sessions()
         return judged
 
-    def _count_sessions(self) -> None:
-        conn = self.intake._conn()
-        counts = dict(
-            conn.execute("SELECT state, count(*) FROM watch_sessions GROUP BY state").fetchall()
-        )
-        for state in ("watching", "paused", "completed", "rolled_back", "failed"):
-            self.metrics.watch_sessions.labels(state).set(counts.get(state, 0))
-
     def _check(self, session: dict[str, Any], now: float) -> None:
-        conn = self.intake._conn()
         deploy = deploy_info({**session, "id": session["deploy_id"]})
         began = time.perf_counter()
         try:
             verdict = self.backends.judge(deploy, now)
         except SourceUnavailable as exc:
-            conn.execute(
+            self.intake.write(
                 "INSERT OR REPLACE INTO health_checks (deploy_id, at, tier, status,"
                 " deploy_caused, reasons) VALUES (?, ?, 0, 'unavailable', NULL, ?)",
                 (deploy.id, now, json.dumps([str(exc)])),
             )
-            conn.execute(
+            self.intake.write(
                 "UPDATE watch_sessions SET last_checked_at = ? WHERE deploy_id = ?",
                 (now, deploy.id),
             )
             return
-        self.metrics.judge_seconds.observe(time.perf_counter() - began)
-        conn.execute(
+        judge_ms = 1000 * (time.perf_counter() - began)
+        errors = next(
+            (f.current for f in verdict.findings if f.kind == "errors" and f.current is not None),
+            None,
+        )
+        self.intake.write(
             "INSERT OR REPLACE INTO health_checks (deploy_id, at, tier, status, deploy_caused,"
-            " reasons) VALUES (?, ?, ?, ?, ?, ?)",
+            " reasons, error_ratio, judge_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 deploy.id,
                 now,
@@ -271,17 +243,16 @@ class Runtime:
                 verdict.status,
                 None if verdict.deploy_caused is None else int(verdict.deploy_caused),
                 json.dumps(list(verdict.reasons)),
+                errors,
+                judge_ms,
             ),
         )
-        for f in verdict.findings:
-            if f.kind == "errors" and f.current is not None:
-                self.metrics.post_deployment_error_rate.labels(deploy.service).set(f.current)
         first = json.loads(session["first_tier_at"])
         for tier in range(1, verdict.tier + 1):
             first.setdefault(str(tier), now)
         previous = int(session["max_tier"])
         state = session["state"]
-        conn.execute(
+        self.intake.write(
             "UPDATE watch_sessions SET tier = ?, max_tier = max(max_tier, ?), first_tier_at = ?,"
             " last_checked_at = ? WHERE deploy_id = ?",
             (verdict.tier, verdict.tier, json.dumps(first), now, deploy.id),
@@ -290,7 +261,7 @@ class Runtime:
             state = self._act(session, deploy, verdict, now) or state
         if state in ("watching", "paused") and now >= session["watch_until"]:
             state = "completed" if state == "watching" else "paused"
-            conn.execute(
+            self.intake.write(
                 "UPDATE watch_sessions SET state = ?, closed_at = ?, reason = ?"
                 " WHERE deploy_id = ?",
                 (
@@ -301,7 +272,7 @@ class Runtime:
                 ),
             )
             if state == "paused":  # still paused at the end: a human has to decide
-                conn.execute(
+                self.intake.write(
                     "UPDATE watch_sessions SET state = 'paused' WHERE deploy_id = ?", (deploy.id,)
                 )
 
@@ -359,21 +330,17 @@ class Runtime:
             if status in ("sent", "no_op"):
                 status = "executed"
             seq += 1
-            conn.execute(
+            self.intake.write(
                 "INSERT INTO watch_actions (deploy_id, seq, at, action, status, actor, detail)"
                 " VALUES (?, ?, ?, ?, ?, 'vigil', ?)",
                 (deploy.id, seq, now, name, status, result.content[:2000]),
             )
             if name == "rollback" and status == "executed":
                 state = "rolled_back"
-                self.metrics.deployment_rollback_total.labels(deploy.service).inc()
-                self.metrics.time_to_rollback.labels(deploy.service).observe(
-                    max(0.0, now - deploy.started_at.timestamp())
-                )
             elif name == "pause_rollout" and status == "executed" and state is None:
                 state = "paused"
         if state is not None:
-            conn.execute(
+            self.intake.write(
                 "UPDATE watch_sessions SET state = ?, reason = ?"
                 + (", closed_at = ?" if state == "rolled_back" else "")
                 + " WHERE deploy_id = ?",
@@ -395,9 +362,9 @@ class Runtime:
             "escalated": any(n == "escalate" for n, _ in calls),
             "summary": f"judge tier {verdict.tier} at {now:.0f}: {reasons}",
         }
-        self._store().save_incident(
-            result_doc, self._merged_audit(incident.id, audit), created_at=now
-        )
+        merged = self._merged_audit(incident.id, audit)
+        with self.intake.lock:
+            self._store().save_incident(result_doc, merged, created_at=now)
         return state
 
     def _merged_audit(self, incident_id: str, audit: AuditLog) -> list[Any]:
