@@ -231,3 +231,55 @@ def test_a_crashed_worker_job_is_resumed(tmp_path: Path) -> None:
     assert restarted.recover() == 1
     again = restarted.claim(s.clock())
     assert again is not None and again.id == job.id and again.attempts == 2
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "deploy_events"
+
+
+def test_deploy_webhooks_are_committed_once_and_bad_ones_refused(tmp_path: Path) -> None:
+    import hashlib
+    import hmac
+
+    s = Server(tmp_path, ["error_step-0001"])
+    started = (FIXTURES / "generic_started.json").read_bytes()
+    headers = {"content-type": "application/json"}
+    first = s.request("POST", "/webhooks/deploy", content=started, headers=headers)
+    assert first.status_code == 200 and first.json()["status"] == "accepted", first.text
+    again = s.request("POST", "/webhooks/deploy", content=started, headers=headers).json()
+    assert again == {"status": "duplicate", "job_id": None}
+    (deploy,) = s.request("GET", "/api/deploys").json()
+    assert (deploy["id"], deploy["service"], deploy["version"]) == (
+        "deploy-8841",
+        "checkout",
+        "v2.14.0",
+    )
+    assert len(s.intake.jobs()) == 1
+    done = (FIXTURES / "generic_succeeded.json").read_bytes()
+    s.request("POST", "/webhooks/deploy", content=done, headers=headers)
+    assert s.request("GET", "/api/deploys").json()[0]["status"] == "succeeded"
+
+    secret = "gh-secret"
+    signed = Server(tmp_path / "gh", ["error_step-0001"])
+    signed.app = create_app(signed.intake, signed.metrics, github_secret=secret)
+    body = (FIXTURES / "github_deployment_status_in_progress.json").read_bytes()
+    sig = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    gh = {"content-type": "application/json", "x-github-event": "deployment_status"}
+    ok = signed.request(
+        "POST", "/webhooks/deploy", content=body, headers={**gh, "x-hub-signature-256": sig}
+    )
+    assert ok.status_code == 200 and ok.json()["status"] == "accepted", ok.text
+    forged = signed.request(
+        "POST", "/webhooks/deploy", content=body, headers={**gh, "x-hub-signature-256": "sha256=00"}
+    )
+    assert forged.status_code == 401 and forged.json()["reason"]
+    ping = (FIXTURES / "github_ping.json").read_bytes()
+    psig = "sha256=" + hmac.new(secret.encode(), ping, hashlib.sha256).hexdigest()
+    pong = signed.request(
+        "POST",
+        "/webhooks/deploy",
+        content=ping,
+        headers={**gh, "x-github-event": "ping", "x-hub-signature-256": psig},
+    )
+    assert pong.json() == {"status": "pong"}
+    bad = s.request("POST", "/webhooks/deploy", content=b'{"service": 3}', headers=headers)
+    assert bad.status_code in (400, 422) and bad.json()["reason"]

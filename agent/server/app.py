@@ -151,7 +151,12 @@ def create_app(
     async def deploy(request: Request) -> Response:
         from datetime import UTC, datetime
 
-        from agent.server.deploy_events import WebhookRejected, parse_deploy_event
+        from agent.server.deploy_events import (
+            DeployEvent,
+            Ignored,
+            WebhookRejected,
+            parse_webhook,
+        )
 
         kind = "deploy"
         body = await _body(request)
@@ -160,7 +165,7 @@ def create_app(
             return body
         now = clock()
         try:
-            event = parse_deploy_event(
+            event = parse_webhook(
                 dict(request.headers),
                 body,
                 github_secret=github_secret,
@@ -169,7 +174,9 @@ def create_app(
         except WebhookRejected as exc:
             metrics.webhooks_rejected.labels(kind, str(exc.status)).inc()
             return _reject(exc.status, exc.reason)
-        if event is None or not hasattr(event, "deploy_id"):
+        if isinstance(event, Ignored):
+            return JSONResponse({"status": "ignored", "reason": event.reason})
+        if not isinstance(event, DeployEvent):
             return JSONResponse({"status": "pong"})
         record = {
             "source": event.source,
@@ -267,7 +274,7 @@ def _read_api(app: FastAPI, intake: Intake) -> None:
             item["first_tier_at"] = json.loads(item["first_tier_at"])
         return out
 
-    @app.get("/api/watch/{deploy_id}", summary="A watch session with its health checks")
+    @app.get("/api/watch/{deploy_id:path}", summary="A watch session with its health checks")
     def watch_session(deploy_id: str) -> Response:
         found = rows("SELECT * FROM watch_sessions WHERE deploy_id = ?", (deploy_id,))
         if not found:
