@@ -13,7 +13,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from agent.cli_bundle import bundle_app
+from agent.cli_docs import docs_app
 from agent.cli_server import alerts_app, serve
+from agent.cli_thresholds import thresholds_app
 from agent.errors import VigilError
 
 if TYPE_CHECKING:
@@ -160,6 +162,8 @@ config_app = typer.Typer(help="Check the configuration (vigil.yaml).", no_args_i
 app.add_typer(config_app, name="config")
 app.add_typer(bundle_app, name="bundle")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(thresholds_app, name="thresholds")
+app.add_typer(docs_app)
 app.command("serve")(serve)
 
 
