@@ -39,6 +39,7 @@ class PlannerFindings:
     logs: dict[str, Any] | None = None
     change: dict[str, Any] | None = None
     runbook: dict[str, Any] | None = None
+    runbook_steps: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     deploys_missing: bool = False
 
@@ -103,6 +104,7 @@ def _call(toolbox: Toolbox, name: str, args: dict[str, Any]) -> Reading:
 def investigate(toolbox: Toolbox) -> PlannerFindings:
     """The read-only part: every source that can be read, in a fixed order."""
     found = PlannerFindings()
+    done: set[_DONE_KEY] = {_key("list_deploys", {})}
     r = _call(toolbox, "list_deploys", {})
     if r.ok and r.data is not None:
         found.deploys = list(r.data["deploys"])
@@ -112,11 +114,13 @@ def investigate(toolbox: Toolbox) -> PlannerFindings:
     deploy_id = found.deploy["id"] if found.deploy else None
     if deploy_id is not None:
         for name, slot in (("judge_deploy", "verdict"), ("read_logs", "logs")):
+            done.add(_key(name, {"deploy_id": deploy_id}))
             r = _call(toolbox, name, {"deploy_id": deploy_id})
             if r.ok:
                 setattr(found, slot, r.data)
             else:
                 found.errors.append(r.error or f"{name} failed")
+        done.add(_key("fetch_diff", {"deploy_id": deploy_id}))
         r = _call(toolbox, "fetch_diff", {"deploy_id": deploy_id, "max_chars": 500})
         if r.ok:
             found.change = r.data
@@ -125,7 +129,48 @@ def investigate(toolbox: Toolbox) -> PlannerFindings:
     r = _call(toolbox, "get_runbook", {})
     if r.ok:
         found.runbook = r.data
+        found.runbook_steps = follow_runbook(toolbox, r.data or {}, done)
     return found
+
+
+_DONE_KEY = tuple[str, str]
+
+
+def _key(tool: str, arguments: dict[str, Any]) -> _DONE_KEY:
+    return tool, json.dumps(arguments, sort_keys=True)
+
+
+def follow_runbook(
+    toolbox: Toolbox, runbook: dict[str, Any], done: set[_DONE_KEY]
+) -> list[dict[str, Any]]:
+    """Run the runbook's diagnostic steps in order (read-only tools only; a call already made
+    with the same arguments is not repeated) and note what each result means."""
+    from agent.runbooks import PlannedStep, read_outcome
+
+    followed: list[dict[str, Any]] = []
+    for step in runbook.get("steps", []):
+        tool, arguments = str(step.get("tool")), dict(step.get("arguments") or {})
+        if tool not in _READ_ONLY:
+            continue
+        entry: dict[str, Any] = {"id": step.get("id"), "tool": tool}
+        if _key(tool, arguments) in done:
+            entry["result"] = "already checked"
+        else:
+            done.add(_key(tool, arguments))
+            result = toolbox.call(tool, arguments)
+            entry["ok"] = result.ok
+            if result.ok:
+                try:
+                    planned = PlannedStep.model_validate(step)
+                    outcome = read_outcome(planned, json.loads(result.content))
+                except ValueError:  # a truncated result or an unexpected step: just the call
+                    outcome = None
+                entry["means"] = None if outcome is None else outcome.means
+        followed.append(entry)
+    return followed
+
+
+_READ_ONLY = frozenset({"judge_deploy", "read_logs", "fetch_diff", "query_metrics", "list_deploys"})
 
 
 def act(toolbox: Toolbox, found: PlannerFindings) -> list[Reading]:

@@ -78,14 +78,23 @@ def test_offline_triage_of_an_error_step_rolls_back_and_names_the_culprit() -> N
     # Severity "critical" is not P1/P2, so no page is needed.
     assert result.escalated is False
     assert result.missing_sources == []
-    assert _tools_called(ctx) == [
-        "list_deploys",
+    called = _tools_called(ctx)
+    assert called[:5] == ["list_deploys", "judge_deploy", "read_logs", "fetch_diff", "get_runbook"]
+    assert called[-1] == "rollback"
+    # Then the runbook's own diagnostic steps, read-only, none repeated with the same arguments.
+    runbook_calls = [
+        (e.data["tool"], json.dumps(e.data["arguments"], sort_keys=True))
+        for e in ctx.audit.events
+        if e.kind == "tool_call"
+    ][5:-1]
+    assert runbook_calls and len(set(runbook_calls)) == len(runbook_calls)
+    assert {tool for tool, _ in runbook_calls} <= {
         "judge_deploy",
         "read_logs",
         "fetch_diff",
-        "get_runbook",
-        "rollback",
-    ]
+        "query_metrics",
+        "list_deploys",
+    }
     assert "deploy-6704" in result.summary and "serializers.py" in result.summary
 
 

@@ -33,7 +33,7 @@ def irreversible_migration(diff: str) -> bool:
 def guard_facts(ctx: ToolContext, deploy: DeployInfo | None) -> GuardFacts:
     verdict = None if deploy is None else ctx.verdict(deploy)
     kinds = tuple(sorted({f.kind for f in verdict.findings if f.tier >= 1})) if verdict else ()
-    books = ctx.runbooks.match(ctx.incident.alertname, kinds)
+    books = ctx.runbooks.match(ctx.incident.alertname, kinds, service=ctx.incident.service)
     destructive = False
     if deploy is not None and ctx.changes is not None:
         try:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from agent.backends.base import SourceUnavailable
+from agent.runbooks import PlanContext, plan_steps
 from tools.base import ToolFailure, tool
 from tools.context import ToolContext
 
@@ -210,37 +212,120 @@ class GetRunbookInput(BaseModel):
     name: str | None = Field(None, description="a runbook name; default: match the alert")
 
 
+class RunbookOutcome(BaseModel):
+    when: dict[str, Any]  # top-level result fields: a value, or {min, max, in, not, empty}
+    means: str
+    then: str | None  # a remediation id or a later step id
+
+
+class RunbookStep(BaseModel):
+    id: str
+    tool: str
+    arguments: dict[str, Any]
+    check: str
+    outcomes: list[RunbookOutcome]
+
+
+class RunbookOption(BaseModel):
+    id: str
+    action: str
+    when: str
+    requires: str
+    by: str
+    how: str
+
+
 class RunbookOutput(BaseModel):
     name: str
     title: str
+    trigger: str
     allows_pause: bool
+    preconditions: list[str]
+    steps: list[RunbookStep]
+    skipped_steps: list[str]
+    remediation: list[RunbookOption]
+    post_actions: list[str]
+    escalation_triggers: list[str]
     body: str
     others: list[str]
 
 
+def _plan_context(ctx: ToolContext) -> PlanContext:
+    """The suspect deploy and the service's signals by kind, regressed first."""
+    deploy = ctx.suspect_deploy()
+    if deploy is None:
+        return PlanContext()
+    verdict = ctx.verdict(deploy)
+    findings = [] if verdict is None else verdict.findings
+    return PlanContext.from_findings(
+        deploy.id, [{"signal": f.signal, "kind": f.kind, "tier": f.tier} for f in findings]
+    )
+
+
+def _usable(ctx: ToolContext) -> list[str]:
+    """The runbooks this incident's service may use, by name."""
+    books = ctx.runbooks.runbooks.items()
+    return sorted(n for n, b in books if b.service in (None, ctx.incident.service))
+
+
 @tool("get_runbook")
 def get_runbook(ctx: ToolContext, args: GetRunbookInput) -> RunbookOutput:
-    """Read the runbook for this alert (or a named one): diagnostic steps and the actions it
-    allows. Runbooks never grant more than the policy guard allows."""
+    """Read the runbook for this alert (or a named one): its diagnostic steps as ready tool
+    calls (run them in order; each says what its results mean and which option they lead
+    to), the remediation options with the authority each needs, and what to do after.
+    Runbooks never grant more than the policy guard allows."""
+    service = ctx.incident.service
+    known = ", ".join(_usable(ctx)) or "none"
     if args.name is not None:
         book = ctx.runbooks.get(args.name)
-        if book is None:
-            known = ", ".join(sorted(ctx.runbooks.runbooks)) or "none"
-            raise ToolFailure(f"no runbook named {args.name!r}; available: {known}")
+        if book is None or book.service not in (None, service):
+            raise ToolFailure(f"no runbook named {args.name!r} for {service}; available: {known}")
     else:
-        matches = ctx.runbooks.match(ctx.incident.alertname, _regressed_kinds(ctx))
+        matches = ctx.runbooks.match(ctx.incident.alertname, _regressed_kinds(ctx), service=service)
         if not matches:
-            known = ", ".join(sorted(ctx.runbooks.runbooks)) or "none"
             raise ToolFailure(
                 f"no runbook matches alert {ctx.incident.alertname!r} or the regressed "
                 f"signals; available: {known}"
             )
         book = matches[0]
-    others = sorted(n for n in ctx.runbooks.runbooks if n != book.name)
+    plan = plan_steps(book, _plan_context(ctx))
+    others = [n for n in _usable(ctx) if n != book.name]
     return RunbookOutput(
         name=book.name,
         title=book.title,
+        trigger=book.trigger,
         allows_pause=book.allows_pause,
+        preconditions=list(book.preconditions),
+        steps=[
+            RunbookStep(
+                id=s.id,
+                tool=s.tool,
+                arguments=s.arguments,
+                check=s.check,
+                outcomes=[
+                    RunbookOutcome(when=o.when_json(), means=o.means, then=o.then)
+                    for o in s.outcomes
+                ],
+            )
+            for s in plan.calls
+        ],
+        skipped_steps=[f"{s.id}: {s.reason}" for s in plan.skipped],
+        remediation=[
+            RunbookOption(
+                id=r.id,
+                action=r.action,
+                when=r.when,
+                requires=r.requires.describe(),
+                by=r.requires.by,
+                how=r.how,
+            )
+            for r in book.remediation
+        ],
+        post_actions=[
+            p.what + (f" ({p.tool})" if p.tool else "") + (" [human]" if p.by == "human" else "")
+            for p in book.post_actions
+        ],
+        escalation_triggers=[f"{t.condition} ({t.severity})" for t in book.escalation_triggers],
         body=book.body,
         others=others,
     )
