@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from agent.cli_bundle import bundle_app
 from agent.cli_docs import docs_app
+from agent.cli_report import report_app
 from agent.cli_runbook import runbook_app
 from agent.cli_server import alerts_app, serve
 from agent.cli_thresholds import thresholds_app
@@ -166,6 +167,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(thresholds_app, name="thresholds")
 app.add_typer(docs_app)
 app.add_typer(runbook_app, name="runbook")
+app.add_typer(report_app, name="report")
 app.command("serve")(serve)
 
 

@@ -13,7 +13,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from rich.table import Table
 
 from agent.bundle.model import Bundle
 from agent.bundle.reader import read_bundle
+from agent.bundle.series import Series, SignalData
 from agent.errors import VigilError
 from agent.judge.verdict import TIER_NAMES
 
@@ -49,13 +50,38 @@ def _releases(suite: Path) -> tuple[Bundle, Bundle]:
     except VigilError as exc:
         raise VigilError(f"{exc} (the demo needs the example suite: {suite})") from None
     m = good.manifest
+    # The good release ends 15 minutes before the bad one starts (whole steps, so the
+    # samples stay on their grid).
+    step = m.step_seconds
+    gap = m.watch_until.timestamp() - (bad.manifest.deploy.started_at.timestamp() - 900)
+    shift = -step * round(gap / step)
+    moved = timedelta(seconds=shift)
     deploy = m.deploy.model_copy(
-        update={"id": "deploy-good", "version": "v5.5.6", "previous_version": "v5.5.5"}
+        update={
+            "id": "deploy-good",
+            "version": "v5.5.6",
+            "previous_version": "v5.5.5",
+            "started_at": m.deploy.started_at + moved,
+            "finished_at": None if m.deploy.finished_at is None else m.deploy.finished_at + moved,
+        }
     )
-    good = replace(
-        good, manifest=m.model_copy(update={"service": bad.manifest.service, "deploy": deploy})
+    manifest = m.model_copy(
+        update={
+            "service": bad.manifest.service,
+            "deploy": deploy,
+            "watch_until": m.watch_until + moved,
+        }
     )
-    return good, bad
+    signals = SignalData(
+        {
+            name: {c: Series(series.t + shift, series.v) for c, series in cohorts.items()}
+            for name, cohorts in good.signals.items()
+        }
+    )
+    logs = None
+    if good.logs is not None:
+        logs = tuple(line.model_copy(update={"ts": line.ts + moved}) for line in good.logs)
+    return replace(good, manifest=manifest, signals=signals, logs=logs, alert=None), bad
 
 
 def _table(rows: list[Row], clock: float) -> Table:
@@ -164,11 +190,11 @@ def run_watch_demo(
                     .fetchone()
                 )
                 row.elapsed, row.tier, row.state = t - start, int(session[0]), str(session[1])
-                if session[2] and row.state != "watching":
+                if session[2] and row.state != "watching" and not alert_sent:
                     row.note = str(session[2])
                 live.update(_table(rows, t))
                 time.sleep(delay_s)
-                if row.state in ("rolled_back", "completed"):
+                if row.state in ("rolled_back", "completed") and (bundle is good or alert_sent):
                     break
                 t += step
     took = time.perf_counter() - started

@@ -138,7 +138,8 @@ def _actions(events: list[AuditEvent]) -> list[ActionRecord]:
             if status in ("executed", "no_op"):
                 record.status = "executed"
                 if status == "no_op":
-                    record.reason = f"{record.reason} (already done: {e.summary})"
+                    done = e.summary.removeprefix("already done: ")
+                    record.reason = f"{record.reason} (already done: {done})"
             else:
                 record.reason = f"{record.reason} (dry run: not executed)"
     return out

@@ -86,5 +86,9 @@ def test_kill_9_loses_no_acknowledged_alert_and_a_restart_resumes_the_jobs(
         again.stop()
     fingerprints = [a["fingerprint"] for a in listed]
     assert len(fingerprints) == len(set(fingerprints)) >= len(set(acked))
-    failed = sqlite3.connect(db).execute("SELECT id, status, error FROM jobs WHERE status != 'done'").fetchall()
+    failed = (
+        sqlite3.connect(db)
+        .execute("SELECT id, status, error FROM jobs WHERE status != 'done'")
+        .fetchall()
+    )
     assert all(a["incident_id"] for a in listed), f"every alert ends in an incident: {failed[:3]}"

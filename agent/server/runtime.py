@@ -153,7 +153,7 @@ class Runtime:
             self._store()
             .db.execute(
                 "SELECT id, deploy_id FROM incidents WHERE service = ? AND created_at >= ?"
-                " ORDER BY created_at DESC",
+                " AND coalesce(mode, '') != 'watch' ORDER BY created_at DESC",
                 [service, now - self.group_window_s],
             )
             .fetchall()
