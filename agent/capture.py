@@ -142,3 +142,24 @@ def _strategy(deploy: LiveDeploy, svc: ServiceConfig) -> Strategy:
     if deploy.strategy in {s.value for s in Strategy}:
         return Strategy(deploy.strategy)
     return Strategy.CANARY if svc.cohorts is not None else Strategy.ROLLING
+
+
+def live_deploy(
+    service: str,
+    svc: ServiceConfig,
+    started: float,
+    version: str,
+    previous_version: str | None = None,
+    deploy_id: str | None = None,
+    finished: float | None = None,
+) -> LiveDeploy:
+    """A deploy given on the command line (when it started, which versions)."""
+    return LiveDeploy(
+        id=deploy_id or f"{service}-{int(started)}",
+        service=service,
+        environment=svc.environment,
+        version=version,
+        previous_version=previous_version,
+        started_at=datetime.fromtimestamp(started, tz=UTC),
+        finished_at=None if finished is None else datetime.fromtimestamp(finished, tz=UTC),
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -135,8 +135,8 @@ def _live_bundle(
 ) -> Bundle:
     import time
 
-    from agent.backends.base import DeployInfo, SourceUnavailable
-    from agent.capture import capture
+    from agent.backends.base import SourceUnavailable
+    from agent.capture import capture, live_deploy
     from agent.config import find_config, load_config
     from agent.wiring import metrics_for
 
@@ -146,14 +146,7 @@ def _live_bundle(
     svc = cfg.service(service)
     start = parse_moment(started, 0.0)
     now = parse_moment(at, start) if at else time.time()
-    deploy = DeployInfo(
-        id=deploy_id or f"{service}-{int(start)}",
-        service=service,
-        environment=svc.environment,
-        version=version,
-        previous_version=previous_version,
-        started_at=datetime.fromtimestamp(start, tz=UTC),
-    )
+    deploy = live_deploy(service, svc, start, version, previous_version, deploy_id)
     try:
         return capture(service, svc, deploy, now, metrics=metrics_for(cfg, service)).bundle
     except SourceUnavailable as exc:
@@ -381,7 +374,7 @@ def _live_triage_context(
     import time
 
     from agent.alerts import incident_from_alert, load_alert_file
-    from agent.backends.base import DeployInfo
+    from agent.capture import live_deploy
     from agent.config import find_config, load_config
     from agent.live import live_context
 
@@ -394,14 +387,7 @@ def _live_triage_context(
     if started is not None:
         start = parse_moment(started, 0.0)
         deploys.append(
-            DeployInfo(
-                id=deploy_id or f"{incident.service}-{int(start)}",
-                service=incident.service,
-                environment=svc.environment,
-                version=version,
-                previous_version=previous_version,
-                started_at=datetime.fromtimestamp(start, tz=UTC),
-            )
+            live_deploy(incident.service, svc, start, version, previous_version, deploy_id)
         )
     now = parse_moment(at, 0.0) if at else time.time()
     return live_context(cfg, incident, deploys, now, dry_run=dry_run)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -44,10 +43,10 @@ def export_cmd(
     ] = None,
 ) -> None:
     """Capture a deploy from Prometheus (+ logs and the change when configured) as a bundle."""
-    from agent.backends.base import DeployInfo, SourceUnavailable
+    from agent.backends.base import SourceUnavailable
     from agent.bundle.model import Bundle
     from agent.bundle.writer import write_bundle
-    from agent.capture import capture
+    from agent.capture import capture, live_deploy
     from agent.config import find_config, load_config
     from agent.wiring import changes_for, logs_for, metrics_for
 
@@ -58,14 +57,7 @@ def export_cmd(
         end = _moment(until, start) if until else time.time()
         if end <= start:
             raise VigilError("--until must be after --started")
-        deploy = DeployInfo(
-            id=deploy_id or f"{service}-{int(start)}",
-            service=service,
-            environment=svc.environment,
-            version=version,
-            previous_version=previous_version,
-            started_at=datetime.fromtimestamp(start, tz=UTC),
-        )
+        deploy = live_deploy(service, svc, start, version, previous_version, deploy_id)
         try:
             got = capture(
                 service,

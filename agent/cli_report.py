@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -42,8 +41,8 @@ def _live(
     """The deploy captured from the configured sources: (bundle, report moment, missing)."""
     import time
 
-    from agent.backends.base import DeployInfo, SourceUnavailable
-    from agent.capture import capture
+    from agent.backends.base import SourceUnavailable
+    from agent.capture import capture, live_deploy
     from agent.cli import parse_moment
     from agent.config import find_config, load_config
     from agent.wiring import logs_for, metrics_for
@@ -52,17 +51,8 @@ def _live(
     svc = cfg.service(service)
     start = parse_moment(started, 0.0)
     moment = parse_moment(at, start) if at else time.time()
-    deploy = DeployInfo(
-        id=deploy_id,
-        service=service,
-        environment=svc.environment,
-        version=version,
-        previous_version=previous_version,
-        started_at=datetime.fromtimestamp(start, tz=UTC),
-        finished_at=None
-        if finished is None
-        else datetime.fromtimestamp(parse_moment(finished, start), tz=UTC),
-    )
+    end = None if finished is None else parse_moment(finished, start)
+    deploy = live_deploy(service, svc, start, version, previous_version, deploy_id, end)
     try:
         captured = capture(
             service,
