@@ -69,6 +69,9 @@ def serve(
         auth=auth,
         github_secret=os.environ.get("GITHUB_WEBHOOK_SECRET") or None,
     )
+    # uvicorn re-raises SIGTERM once it has shut down, so a `finally` here may never run:
+    # the app's shutdown stops the workers.
+    app.router.add_event_handler("shutdown", supervisor.stop)
     intake.recover()  # jobs a crashed worker was running go back to the queue
     if workers > 0:
         supervisor.start()

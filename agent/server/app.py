@@ -52,6 +52,17 @@ class WebhookAuth:
         return False
 
 
+def _component_schema(model: type[AlertmanagerPayload]) -> dict[str, Any]:
+    """A model's JSON schema with its definitions referenced from `components/schemas`, so the
+    published OpenAPI document has no dangling `$ref`."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    defs = schema.pop("$defs", {})
+    return {"schema": schema, "defs": defs}
+
+
+_ALERTMANAGER_SCHEMA = _component_schema(AlertmanagerPayload)
+
+
 def _reject(status: int, reason: str) -> JSONResponse:
     return JSONResponse({"status": "rejected", "reason": reason}, status_code=status)
 
@@ -99,9 +110,7 @@ def create_app(
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {
-                    "application/json": {"schema": AlertmanagerPayload.model_json_schema()}
-                },
+                "content": {"application/json": {"schema": _ALERTMANAGER_SCHEMA["schema"]}},
             }
         },
         responses={200: {"description": "committed"}, 401: {}, 400: {}, 413: {}, 422: {}},
@@ -120,6 +129,9 @@ def create_app(
         except (ValueError, UnicodeDecodeError) as exc:
             metrics.webhooks_rejected.labels(kind, "400").inc()
             return _reject(400, f"body is not JSON: {exc}")
+        except RecursionError:
+            metrics.webhooks_rejected.labels(kind, "400").inc()
+            return _reject(400, "body is nested too deeply")
         try:
             payload = AlertmanagerPayload.model_validate(data)
         except ValidationError as exc:
@@ -219,6 +231,21 @@ def create_app(
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     _read_api(app, intake)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            doc = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            doc.setdefault("components", {}).setdefault("schemas", {}).update(
+                _ALERTMANAGER_SCHEMA["defs"]
+            )
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 from multiprocessing.process import BaseProcess
@@ -34,8 +35,13 @@ def run_workers(db: str, config: str, threads: int) -> None:
     )
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
+    parent = os.getppid()
     runtime.start(workers=threads)
-    done.wait()
+    # Stop on SIGTERM, and when the web process is gone (even after its `kill -9`).
+    while not done.wait(1.0):
+        if os.getppid() != parent:
+            log.warning("the web process is gone; stopping the workers")
+            break
     runtime.stop()
 
 
