@@ -19,6 +19,7 @@ from agent.cli_runbook import runbook_app
 from agent.cli_server import alerts_app, serve
 from agent.cli_thresholds import thresholds_app
 from agent.errors import VigilError
+from agent.slack.cli import slack as slack_cmd
 
 if TYPE_CHECKING:
     from agent.bundle.model import Bundle
@@ -161,6 +162,7 @@ app.add_typer(thresholds_app, name="thresholds")
 app.add_typer(docs_app)
 app.add_typer(runbook_app, name="runbook")
 app.add_typer(report_app, name="report")
+app.command("slack")(slack_cmd)
 app.command("serve")(serve)
 
 

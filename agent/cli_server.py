@@ -50,7 +50,7 @@ def serve(
 
     try:
         path = find_config(config)
-        load_config(path)  # fail here, with file:line:field, not in the worker
+        cfg = load_config(path)  # fail here, with file:line:field, not in the worker
         intake = Intake(db or default_db())
     except VigilError as exc:
         _err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
@@ -69,9 +69,20 @@ def serve(
         auth=auth,
         github_secret=os.environ.get("GITHUB_WEBHOOK_SECRET") or None,
     )
+    from agent.server.backends import ConfigBackends
+    from agent.slack import mount_slack
+
+    try:
+        slack = mount_slack(app, db_path=intake.path, backends=ConfigBackends(cfg))
+    except VigilError as exc:  # a bad VIGIL_SLACK_* variable
+        _err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2) from None
     # uvicorn re-raises SIGTERM once it has shut down, so a `finally` here may never run:
-    # the app's shutdown stops the workers.
+    # the app's shutdown stops the workers (and the Slack poster).
     app.router.add_event_handler("shutdown", supervisor.stop)
+    if slack is not None:
+        slack.start()  # every 2 s: what the workers recorded → Slack, then the outbox
+        app.router.add_event_handler("shutdown", slack.stop)
     intake.recover()  # jobs a crashed worker was running go back to the queue
     if workers > 0:
         supervisor.start()
@@ -80,6 +91,8 @@ def serve(
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
     finally:
         supervisor.stop()
+        if slack is not None:
+            slack.stop()
 
 
 @alerts_app.command("list")
