@@ -175,6 +175,12 @@ def _m006_watch(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m007_job_service(db: sqlite_utils.Database) -> None:
+    """Alert jobs carry their service, so a storm joins the triage already queued."""
+    db.execute("ALTER TABLE jobs ADD COLUMN service TEXT")
+    db.execute("CREATE INDEX jobs_pending_service ON jobs (kind, status, service)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_incidents,
     _m002_audit,
@@ -182,6 +188,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m004_alerts,
     _m005_deploys,
     _m006_watch,
+    _m007_job_service,
 ]
 
 

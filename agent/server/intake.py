@@ -48,6 +48,11 @@ class DeployAck:
     duplicate: bool
 
 
+def _service_of(payload: AlertmanagerPayload) -> str:
+    labels = {**payload.alerts[0].labels, **payload.commonLabels}
+    return next((labels[k] for k in SERVICE_LABELS if labels.get(k)), "unknown")
+
+
 def fingerprint(labels: dict[str, str]) -> str:
     """Alertmanager's fingerprint when the payload lacks one: a hash of the label set."""
     canonical = json.dumps(sorted(labels.items()), separators=(",", ":"))
@@ -105,6 +110,9 @@ class Intake:
             )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")  # durable against a process crash
+            # No connection checkpoints on commit (an acknowledgement would pay for copying
+            # the WAL into the database); the workers checkpoint in the background instead.
+            conn.execute("PRAGMA wal_autocheckpoint=0")
             conn.row_factory = sqlite3.Row
             self._local.conn = conn
         return conn
@@ -164,9 +172,20 @@ class Intake:
                     duplicates += 1
             job_id = None
             if fresh:
-                dedup = "alert:" + hashlib.sha256("|".join(sorted(fresh)).encode()).hexdigest()
-                body = {"payload": payload.model_dump(mode="json"), "alerts": sorted(fresh)}
-                job_id = self._enqueue(conn, "alert", dedup, body, now)
+                # A storm of alerts for one service is one investigation: while a triage of
+                # that service is still queued, new alerts join it instead of queueing more.
+                group = _service_of(payload)
+                pending = conn.execute(
+                    "SELECT id FROM jobs WHERE kind = 'alert' AND status = 'pending'"
+                    " AND service = ? ORDER BY id LIMIT 1",
+                    (group,),
+                ).fetchone()
+                if pending is not None:
+                    job_id = int(pending["id"])
+                else:
+                    digest = hashlib.sha256("|".join(sorted(fresh)).encode()).hexdigest()
+                    body = {"payload": payload.model_dump(mode="json"), "alerts": sorted(fresh)}
+                    job_id = self._enqueue(conn, "alert", "alert:" + digest, body, now, group)
                 conn.executemany(
                     "UPDATE alerts SET job_id = ? WHERE fingerprint = ? AND starts_at = ?",
                     [(job_id, *key.split("@", 1)) for key in fresh],
@@ -227,12 +246,18 @@ class Intake:
         return DeployAck(job_id, False)
 
     def _enqueue(
-        self, conn: sqlite3.Connection, kind: str, dedup: str, body: dict[str, Any], now: float
+        self,
+        conn: sqlite3.Connection,
+        kind: str,
+        dedup: str,
+        body: dict[str, Any],
+        now: float,
+        service: str | None = None,
     ) -> int:
         cur = conn.execute(
-            "INSERT INTO jobs (kind, dedup, received_at, payload) VALUES (?, ?, ?, ?)"
+            "INSERT INTO jobs (kind, dedup, received_at, payload, service) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (dedup) DO NOTHING",
-            (kind, dedup, now, json.dumps(body, separators=(",", ":"))),
+            (kind, dedup, now, json.dumps(body, separators=(",", ":")), service),
         )
         if cur.rowcount:
             return int(cur.lastrowid or 0)
@@ -354,6 +379,10 @@ class Intake:
 
     def link_alerts(self, job_id: int, incident_id: str) -> None:
         self.write("UPDATE alerts SET incident_id = ? WHERE job_id = ?", (incident_id, job_id))
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database without blocking anyone (PASSIVE)."""
+        self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     # ------------------------------------------------------------------ reads
 

@@ -391,6 +391,7 @@ class Runtime:
             while not self._stop.is_set():
                 try:
                     self.watch_once()
+                    self.intake.checkpoint()
                 except Exception:
                     log.exception("watch loop")
                 self._stop.wait(1.0)
