@@ -69,14 +69,16 @@ def serve(
         auth=auth,
         github_secret=os.environ.get("GITHUB_WEBHOOK_SECRET") or None,
     )
-    from agent.server.backends import ConfigBackends
-    from agent.slack import mount_slack
+    slack = None
+    if os.environ.get("SLACK_BOT_TOKEN") or os.environ.get("SLACK_SIGNING_SECRET"):
+        from agent.server.backends import ConfigBackends
+        from agent.slack import mount_slack  # slack-bolt loads only when Slack is configured
 
-    try:
-        slack = mount_slack(app, db_path=intake.path, backends=ConfigBackends(cfg))
-    except VigilError as exc:  # a bad VIGIL_SLACK_* variable
-        _err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=2) from None
+        try:
+            slack = mount_slack(app, db_path=intake.path, backends=ConfigBackends(cfg))
+        except VigilError as exc:  # a bad VIGIL_SLACK_* variable
+            _err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=2) from None
     # uvicorn re-raises SIGTERM once it has shut down, so a `finally` here may never run:
     # the app's shutdown stops the workers (and the Slack poster).
     app.router.add_event_handler("shutdown", supervisor.stop)
