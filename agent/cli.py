@@ -22,6 +22,7 @@ from agent.errors import VigilError
 from agent.slack.cli import slack as slack_cmd
 
 if TYPE_CHECKING:
+    from agent.backends.base import DeployInfo
     from agent.bundle.model import Bundle
     from agent.triage import TriageResult
     from tools.context import ToolContext
@@ -101,6 +102,12 @@ def judge_cmd(
     config: Annotated[
         Path | None, typer.Option(help="vigil.yaml (default $VIGIL_CONFIG or ./vigil.yaml).")
     ] = None,
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            help="Live without --started: the store of `vigil serve` (default $VIGIL_DB)."
+        ),
+    ] = None,
 ) -> None:
     """Judge one deploy at one moment and show the evidence for every signal."""
     from agent.bundle import read_bundle
@@ -109,7 +116,7 @@ def judge_cmd(
 
     try:
         if live is not None:
-            data = _live_bundle(live, started, version, previous_version, deploy_id, config, at)
+            data = _live_bundle(live, started, version, previous_version, deploy_id, config, at, db)
         elif bundle is None:
             raise VigilError("pass a BUNDLE folder, or --live SERVICE with --started TIME")
         else:
@@ -133,6 +140,7 @@ def _live_bundle(
     deploy_id: str | None,
     config: Path | None,
     at: str | None,
+    db: Path | None = None,
 ) -> Bundle:
     import time
 
@@ -141,17 +149,34 @@ def _live_bundle(
     from agent.config import find_config, load_config
     from agent.wiring import metrics_for
 
-    if started is None:
-        raise VigilError("--live needs --started: when the deploy began (RFC 3339 or Unix s)")
     cfg = load_config(find_config(config))
     svc = cfg.service(service)
-    start = parse_moment(started, 0.0)
+    if started is None:
+        deploy = _latest_recorded_deploy(service, db)
+        start = deploy.started_at.timestamp()
+    else:
+        start = parse_moment(started, 0.0)
+        deploy = live_deploy(service, svc, start, version, previous_version, deploy_id)
     now = parse_moment(at, start) if at else time.time()
-    deploy = live_deploy(service, svc, start, version, previous_version, deploy_id)
     try:
         return capture(service, svc, deploy, now, metrics=metrics_for(cfg, service)).bundle
     except SourceUnavailable as exc:
         raise VigilError(f"cannot judge {service} live: {exc}") from None
+
+
+def _latest_recorded_deploy(service: str, db: Path | None) -> DeployInfo:
+    """The service's newest deploy that `vigil serve` recorded (from its deploy webhooks)."""
+    from agent.server.intake import Intake
+    from agent.server.runtime import deploy_info
+
+    path = db or _default_db()
+    rows = Intake(path).deploys(service) if path.exists() else []
+    if not rows:
+        raise VigilError(
+            f"no deploy of {service} recorded in {path}: pass --started (and --version), "
+            "or --db of a vigil serve that receives deploy webhooks"
+        )
+    return deploy_info(rows[0])
 
 
 config_app = typer.Typer(help="Check the configuration (vigil.yaml).", no_args_is_help=True)

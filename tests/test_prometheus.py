@@ -258,3 +258,40 @@ def test_vigil_judge_live_reads_prometheus(loaded: str, tmp_path: Path) -> None:
         app, ["judge", "--live", "reviews", "--config", str(tmp_path / "down.yaml"), *args[5:]]
     )
     assert unreachable.exit_code == 2 and "cannot judge reviews live" in unreachable.output
+
+
+def test_vigil_judge_live_finds_the_deploy_vigil_serve_recorded(
+    loaded: str, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from agent.cli import app
+    from agent.server.intake import Intake
+
+    bundle = read_bundle(SUITE / "error_step-0001")
+    m = bundle.manifest
+    path = _config(tmp_path, "error_step-0001", loaded)
+    db = tmp_path / "vigil.db"
+    start = m.deploy.started_at.timestamp()
+    event = {
+        "source": "generic",
+        "kind": "started",
+        "service": "reviews",
+        "environment": m.environment,
+        "deploy_id": m.deploy.id,
+        "version": m.deploy.version,
+        "previous_version": m.deploy.previous_version,
+        "strategy": "rolling",
+        "commit": None,
+        "started_at": start,
+        "at": start,
+    }
+    Intake(db).accept_deploy(event, "generic:test", start)
+    at = m.deploy.started_at + timedelta(minutes=8)
+    args = ["judge", "--live", "reviews", "--config", str(path), "--db", str(db), "--json"]
+    result = CliRunner().invoke(app, [*args, "--at", at.isoformat()])
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.output)
+    assert (got["deploy_id"], got["tier"]) == (m.deploy.id, judge(bundle, at.timestamp()).tier)
+    empty = CliRunner().invoke(app, [*args[:-3], "--db", str(tmp_path / "none.db")])
+    assert empty.exit_code == 2 and "no deploy of reviews recorded" in empty.output
