@@ -16,7 +16,7 @@ from agent.cli_bundle import bundle_app
 from agent.cli_docs import docs_app
 from agent.cli_report import report_app
 from agent.cli_runbook import runbook_app
-from agent.cli_server import alerts_app, serve
+from agent.cli_server import alerts_app, default_db, serve
 from agent.cli_thresholds import thresholds_app
 from agent.errors import VigilError
 from agent.slack.cli import slack as slack_cmd
@@ -169,7 +169,7 @@ def _latest_recorded_deploy(service: str, db: Path | None) -> DeployInfo:
     from agent.server.intake import Intake
     from agent.server.runtime import deploy_info
 
-    path = db or _default_db()
+    path = db or default_db()
     rows = Intake(path).deploys(service) if path.exists() else []
     if not rows:
         raise VigilError(
@@ -282,16 +282,6 @@ def eval_cmd(
         card.render(_out)
 
 
-def _default_db() -> Path:
-    import os
-
-    env = os.environ.get("VIGIL_DB")
-    if env:
-        return Path(env)
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "vigil" / "vigil.db"
-
-
 @app.command("triage")
 def triage_cmd(
     alert: Annotated[
@@ -354,7 +344,7 @@ def triage_cmd(
             )
             loop, why = settings_and_loop(offline=offline)
             result = triage(ctx, loop=loop, offline_reason=why)
-            Store(db or _default_db()).save_incident(
+            Store(db or default_db()).save_incident(
                 result.model_dump(mode="json"), ctx.audit.events
             )
             _print_triage(result, as_json)
@@ -370,7 +360,7 @@ def triage_cmd(
         ctx = bundle_context(data, now=now, incident=incident, policy=GuardPolicy(dry_run=dry_run))
         loop, why = settings_and_loop(offline=offline)
         result = triage(ctx, loop=loop, offline_reason=why, follow_s=_duration(follow))
-        Store(db or _default_db()).save_incident(result.model_dump(mode="json"), ctx.audit.events)
+        Store(db or default_db()).save_incident(result.model_dump(mode="json"), ctx.audit.events)
     except VigilError as exc:
         raise _fail(exc) from None
     _print_triage(result, as_json)

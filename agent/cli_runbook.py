@@ -637,10 +637,9 @@ def _fail(error: VigilError) -> typer.Exit:
 
 
 def _open_history(db: Path | None, service: str) -> list[dict[str, Any]]:
-    from agent.cli import _default_db
-    from agent.store import Store
+    from agent.store import Store, default_path
 
-    path = db or _default_db()
+    path = db or default_path()
     if not path.is_file():
         if db is not None:
             raise VigilError(f"{db}: no such store (run `vigil triage --db {db}` first)")

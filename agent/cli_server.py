@@ -20,8 +20,9 @@ _err = Console(stderr=True)
 
 
 def default_db() -> Path:
-    env = os.environ.get("VIGIL_DB")
-    return Path(env) if env else Path.home() / ".local" / "state" / "vigil" / "vigil.db"
+    from agent.store import default_path
+
+    return default_path()
 
 
 def serve(

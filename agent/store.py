@@ -7,6 +7,7 @@ so an old database upgrades itself on open. WAL mode, so readers never block the
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -190,6 +191,15 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m006_watch,
     _m007_job_service,
 ]
+
+
+def default_path() -> Path:
+    """$VIGIL_DB, else vigil.db in the XDG state folder (~/.local/state/vigil/)."""
+    env = os.environ.get("VIGIL_DB")
+    if env:
+        return Path(env)
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "vigil" / "vigil.db"
 
 
 def _insert(table: str, columns: list[str]) -> str:
