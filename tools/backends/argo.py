@@ -38,6 +38,7 @@ from tools.backends.kubernetes import (
     namer,
     outcome,
     parse,
+    pause_spec,
     same_template,
     step_back,
     unavailable,
@@ -101,23 +102,14 @@ class ArgoRolloutsActuator:
 
     def pause(self, deploy: DeployInfo, *, dry_run: bool) -> ActionOutcome:
         ns, name = locate(self.system, deploy, self.namespace_for, self.name_for)
-        obj = f"Rollout {ns}/{name}"
-        if self._read(ns, name).spec.paused:
-            return outcome("pause", deploy, False, f"already done: {obj} is already paused")
-        body = {"spec": {"paused": True}}
-        if dry_run:
-            after = self._patch(ns, name, body, MERGE_PATCH, dry_run=True)
-            return outcome(
-                "pause", deploy, False, f"dry run: would pause {obj}{dry_note(after.spec.paused)}"
-            )
-        self._patch(ns, name, body, MERGE_PATCH, dry_run=False)
-        if self._read(ns, name).spec.paused:
-            detail = f"paused {obj} (verified: spec.paused is true)"
-        else:
-            detail = (
-                f"sent the pause of {obj} (not verified: spec.paused reads false after the patch)"
-            )
-        return outcome("pause", deploy, True, detail)
+        return pause_spec(
+            deploy,
+            f"Rollout {ns}/{name}",
+            lambda: self._read(ns, name),
+            lambda body, dry: self._patch(ns, name, body, MERGE_PATCH, dry_run=dry),
+            dry_run=dry_run,
+            verb="paused",
+        )
 
     def rollback(self, deploy: DeployInfo, *, dry_run: bool) -> ActionOutcome:
         ns, name = locate(self.system, deploy, self.namespace_for, self.name_for)

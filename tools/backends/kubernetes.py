@@ -16,7 +16,7 @@ import json
 import re
 import string
 from collections.abc import Callable
-from typing import Annotated, Any, NamedTuple, TypeVar
+from typing import Annotated, Any, NamedTuple, Protocol, TypeVar
 
 from kubernetes.client import AppsV1Api
 from kubernetes.client.exceptions import ApiException
@@ -413,23 +413,14 @@ class DeploymentActuator:
 
     def pause(self, deploy: DeployInfo, *, dry_run: bool) -> ActionOutcome:
         ns, name = locate(self.system, deploy, self.namespace_for, self.name_for)
-        obj = f"Deployment {ns}/{name}"
-        if self._read(ns, name).spec.paused:
-            return outcome("pause", deploy, False, f"already done: {obj} is already paused")
-        body = {"spec": {"paused": True}}
-        if dry_run:
-            after = self._patch(ns, name, body, STRATEGIC_PATCH, dry_run=True)
-            return outcome(
-                "pause", deploy, False, f"dry run: would pause {obj}{dry_note(after.spec.paused)}"
-            )
-        self._patch(ns, name, body, STRATEGIC_PATCH, dry_run=False)
-        if self._read(ns, name).spec.paused:
-            detail = f"paused the rollout of {obj} (verified: spec.paused is true)"
-        else:
-            detail = (
-                f"sent the pause of {obj} (not verified: spec.paused reads false after the patch)"
-            )
-        return outcome("pause", deploy, True, detail)
+        return pause_spec(
+            deploy,
+            f"Deployment {ns}/{name}",
+            lambda: self._read(ns, name),
+            lambda body, dry: self._patch(ns, name, body, STRATEGIC_PATCH, dry_run=dry),
+            dry_run=dry_run,
+            verb="paused the rollout of",
+        )
 
     def rollback(self, deploy: DeployInfo, *, dry_run: bool) -> ActionOutcome:
         ns, name = locate(self.system, deploy, self.namespace_for, self.name_for)
@@ -529,6 +520,38 @@ class DeploymentActuator:
             ),
         )
         return parse(self.system, what, Deployment, raw)
+
+
+class _Pausable(Protocol):
+    @property
+    def spec(self) -> Any: ...
+
+
+def pause_spec(
+    deploy: DeployInfo,
+    obj: str,
+    read: Callable[[], _Pausable],
+    patch: Callable[[dict[str, Any], bool], _Pausable],
+    *,
+    dry_run: bool,
+    verb: str,
+) -> ActionOutcome:
+    """Set `spec.paused` on a Deployment or a Rollout: a no-op when already paused, a
+    server-side dry run when asked, and read back afterwards to say whether it took."""
+    if read().spec.paused:
+        return outcome("pause", deploy, False, f"already done: {obj} is already paused")
+    body = {"spec": {"paused": True}}
+    if dry_run:
+        after = patch(body, True)
+        return outcome(
+            "pause", deploy, False, f"dry run: would pause {obj}{dry_note(after.spec.paused)}"
+        )
+    patch(body, False)
+    if read().spec.paused:
+        detail = f"{verb} {obj} (verified: spec.paused is true)"
+    else:
+        detail = f"sent the pause of {obj} (not verified: spec.paused reads false after the patch)"
+    return outcome("pause", deploy, True, detail)
 
 
 def dry_note(took: bool) -> str:
