@@ -45,6 +45,7 @@ from tools.backends.git import (
     note,
     ref_for,
 )
+from tools.backends.http import header_seconds
 
 API_URL = "https://api.github.com"
 DIFF_MEDIA_TYPE = "application/vnd.github.diff"
@@ -400,7 +401,7 @@ class GitHubChangeSource:
         delay: float = min(self.max_backoff_s, self.backoff_s * 2.0 ** (state.attempt_number - 1))
         exc = state.outcome.exception() if state.outcome is not None else None
         if isinstance(exc, _Retry):
-            after = _seconds(exc.answer.headers.get("retry-after"))
+            after = header_seconds(exc.answer.headers.get("retry-after"))
             if after is not None:
                 delay = min(self.max_backoff_s, max(delay, after))
         return delay
@@ -426,21 +427,14 @@ def _commit_info(commit: _Commit) -> CommitInfo:
 
 
 def _when(headers: httpx.Headers) -> str:
-    after = _seconds(headers.get("retry-after"))
+    after = header_seconds(headers.get("retry-after"))
     if after is not None:
         return f"retry after {after:g}s"
-    reset = _seconds(headers.get("x-ratelimit-reset"))
+    reset = header_seconds(headers.get("x-ratelimit-reset"))
     if reset is not None:
         at = datetime.fromtimestamp(reset, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return f"the limit resets at {at}"
     return "try again later"
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _tries(n: int) -> str:

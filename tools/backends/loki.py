@@ -35,6 +35,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from agent.backends.base import SourceUnavailable
 from agent.bundle.model import LogLine
 from agent.errors import ConfigError
+from tools.backends.http import header_seconds
 from tools.backends.logfile import normalize_level, parse_line
 
 QUERY_RANGE = "/loki/api/v1/query_range"
@@ -108,7 +109,7 @@ class _Retry(Exception):
     def __init__(self, response: httpx.Response) -> None:
         super().__init__(response.status_code)
         self.response = response
-        self.retry_after = _retry_after(response.headers.get("retry-after"))
+        self.retry_after = header_seconds(response.headers.get("retry-after"))
 
 
 class LokiLogSource:
@@ -380,13 +381,6 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(
         exc, _Retry | httpx.ConnectError | httpx.ConnectTimeout | httpx.RemoteProtocolError
     )
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date: the usual backoff will do
 
 
 def _log_line(entry: _Entry, service: str) -> LogLine:

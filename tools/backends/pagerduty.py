@@ -33,6 +33,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from agent.backends.base import ActionOutcome, SourceUnavailable
 from agent.errors import ConfigError
+from tools.backends.http import header_seconds
 
 EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 SUMMARY_CHARS = 1024  # PagerDuty's limit on payload.summary
@@ -110,14 +111,7 @@ class _Retry(Exception):
     def __init__(self, response: httpx.Response) -> None:
         super().__init__(response.status_code)
         self.response = response
-        self.retry_after = _retry_after(response.headers.get("retry-after"))
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date: the usual backoff will do
+        self.retry_after = header_seconds(response.headers.get("retry-after"))
 
 
 def _utcnow() -> datetime:
