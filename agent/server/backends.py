@@ -14,7 +14,7 @@ from agent.live import live_context, live_judge
 from agent.runbooks import RunbookLibrary
 from agent.server.runtime import Window
 from agent.wiring import metrics_for
-from tools.context import ToolContext
+from tools.context import Judge, ToolContext
 
 
 class ConfigBackends:
@@ -23,6 +23,7 @@ class ConfigBackends:
 
     def __init__(self, cfg: VigilConfig) -> None:
         self.cfg = cfg
+        self._judges: dict[str, Judge] = {}  # one Prometheus client per service, not per step
 
     def services(self) -> list[str]:
         return sorted(self.cfg.services)
@@ -32,9 +33,10 @@ class ConfigBackends:
         return Window(svc.baseline_seconds, svc.watch_seconds, svc.step_seconds)
 
     def judge(self, deploy: DeployInfo, now: float) -> Verdict:
-        return live_judge(self.cfg, deploy.service, metrics_for(self.cfg, deploy.service))(
-            deploy, now
-        )
+        if deploy.service not in self._judges:
+            metrics = metrics_for(self.cfg, deploy.service)
+            self._judges[deploy.service] = live_judge(self.cfg, deploy.service, metrics)
+        return self._judges[deploy.service](deploy, now)
 
     def context(
         self, incident: Incident, deploys: list[DeployInfo], now: float, audit: AuditLog
