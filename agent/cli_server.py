@@ -47,7 +47,7 @@ def serve(
     from agent.server.app import WebhookAuth, create_app
     from agent.server.intake import Intake
     from agent.server.metrics import ServerMetrics
-    from agent.server.worker import WorkerSupervisor
+    from agent.server.worker import WorkerSupervisor, freeze_startup_objects
 
     try:
         path = find_config(config)
@@ -90,6 +90,7 @@ def serve(
     if workers > 0:
         supervisor.start()
     _err.print(f"vigil serving on http://{host}:{port} (store {intake.path})", highlight=False)
+    freeze_startup_objects()
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
     finally:

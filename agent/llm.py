@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anthropic
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from tenacity import (
@@ -27,6 +26,9 @@ from tenacity import (
 
 from agent.errors import VigilError
 from tools.base import Toolbox
+
+if TYPE_CHECKING:  # the SDK is big (~50 MB, ~1 s): it loads with the first model client
+    import anthropic
 
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
@@ -97,6 +99,8 @@ def wrap_untrusted(source: str, text: str) -> str:
 
 
 def _retryable(exc: BaseException) -> bool:
+    import anthropic
+
     if isinstance(exc, anthropic.APIConnectionError | anthropic.APITimeoutError):
         return True
     return isinstance(exc, anthropic.APIStatusError) and exc.status_code in RETRY_STATUS
@@ -122,6 +126,8 @@ class AgentLoop:
         self.sleep = sleep
 
     def _create(self, usage: Usage, **kwargs: Any) -> Any:
+        import anthropic
+
         s = self.settings
         retrying = Retrying(
             retry=retry_if_exception(_retryable),

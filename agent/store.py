@@ -182,6 +182,14 @@ def _m007_job_service(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX jobs_pending_service ON jobs (kind, status, service)")
 
 
+def _m008_alert_links(db: sqlite_utils.Database) -> None:
+    """Alerts are looked up by their job (linking a finished triage to its incident, inside
+    the write lock every acknowledgement waits for) and by incident (timelines, Slack): without
+    these indexes both are scans that grow with every alert ever received."""
+    db.execute("CREATE INDEX alerts_job ON alerts (job_id)")
+    db.execute("CREATE INDEX alerts_incident ON alerts (incident_id)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_incidents,
     _m002_audit,
@@ -190,6 +198,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m005_deploys,
     _m006_watch,
     _m007_job_service,
+    _m008_alert_links,
 ]
 
 

@@ -7,8 +7,11 @@
 
 The load generator is a small asyncio HTTP/1.1 client with keep-alive (one process, so it
 competes with the server for the same two cores: the figures are a floor). Every request is a
-distinct Alertmanager payload; each acknowledgement is timed from the first byte sent to the
-last byte of the answer. Idle memory is measured before the load, load memory at its peak.
+distinct Alertmanager payload. Open loop: the connections take turns so the requests arrive
+evenly at the offered rate, and each acknowledgement is timed from its scheduled send (not the
+actual one) to the last byte of the answer, so a server that falls behind cannot hide its
+queue. Memory: the web process (the target) and its worker process, idle before the load, at
+the load's peak, and 2 s after it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import json
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -38,16 +42,17 @@ async def _connection(
     port: int,
     bodies: list[bytes],
     deadline: float,
-    latencies: list[float],
+    latencies: list[tuple[float, float]],
     errors: list[str],
     interval: float | None,
+    first_at: float,
 ) -> None:
     """Closed loop (interval None: the next request when the answer came), or open loop (one
-    request every `interval` s on a schedule; latency counts from the scheduled moment, so a
-    slow server cannot hide its queue)."""
+    request every `interval` s on a schedule from `first_at`; latency counts from the scheduled
+    moment, so a slow server cannot hide its queue)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     i = 0
-    next_at = time.perf_counter()
+    next_at = first_at
     try:
         while time.perf_counter() < deadline and i < len(bodies):
             body = bodies[i]
@@ -73,7 +78,7 @@ async def _connection(
                 if line.lower().startswith(b"content-length:"):
                     length = int(line.split(b":")[1])
             await reader.readexactly(length)
-            latencies.append(time.perf_counter() - began)
+            latencies.append((began, time.perf_counter() - began))
             if b" 200 " not in status_line:
                 errors.append(status_line.decode(errors="replace").strip())
     finally:
@@ -91,10 +96,12 @@ async def _load(
         ]
         for c in range(connections)
     ]
-    latencies: list[float] = []
+    latencies: list[tuple[float, float]] = []  # (scheduled send, latency)
     errors: list[str] = []
     began = time.perf_counter()
     deadline = began + seconds
+    # Open loop: the connections take turns, one request every 1/rate s in all (connection c
+    # first sends c/rate s after the start), not all of them at once every connections/rate s.
     await asyncio.gather(
         *(
             _connection(
@@ -104,12 +111,18 @@ async def _load(
                 latencies,
                 errors,
                 None if rate is None else connections / rate,
+                began + (0.0 if rate is None else c / rate),
             )
             for c in range(connections)
         )
     )
     took = time.perf_counter() - began
-    return {"requests": len(latencies), "seconds": took, "latencies": latencies, "errors": errors}
+    return {
+        "requests": len(latencies),
+        "seconds": took,
+        "latencies": [(sent - began, lat) for sent, lat in latencies],
+        "errors": errors,
+    }
 
 
 def run(seconds: float, connections: int, workers: int, rate: float | None) -> dict[str, Any]:
@@ -118,23 +131,25 @@ def run(seconds: float, connections: int, workers: int, rate: float | None) -> d
         db = folder / "vigil.db"
         server = ServeProcess(db, write_config(folder), workers=workers).start()
         try:
-            time.sleep(1.0)
-            idle = server.rss_mb()
-            peak = [idle]
+            time.sleep(2.0)
+            idle, worker_idle = server.rss_mb(), server.worker_rss_mb()
+            peak, worker_peak = [idle], [worker_idle]
+            stop = threading.Event()
 
-            async def main() -> dict[str, Any]:
-                async def sample() -> None:
-                    while True:
-                        peak[0] = max(peak[0], server.rss_mb())
-                        await asyncio.sleep(0.25)
+            def sample() -> None:  # in a thread: /proc reads never delay a send
+                while not stop.wait(0.25):
+                    peak[0] = max(peak[0], server.rss_mb())
+                    worker_peak[0] = max(worker_peak[0], server.worker_rss_mb())
 
-                sampler = asyncio.create_task(sample())
-                try:
-                    return await _load(server.port, seconds, connections, 0, rate)
-                finally:
-                    sampler.cancel()
-
-            result = asyncio.run(main())
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            try:
+                result = asyncio.run(_load(server.port, seconds, connections, 0, rate))
+            finally:
+                stop.set()
+                sampler.join()
+            time.sleep(2.0)  # the queue drains; memory once the load has passed
+            after = server.rss_mb() + server.worker_rss_mb()
         finally:
             server.stop()
         import sqlite3
@@ -142,11 +157,17 @@ def run(seconds: float, connections: int, workers: int, rate: float | None) -> d
         conn = sqlite3.connect(db)
         stored = conn.execute("SELECT count(*) FROM alerts").fetchone()[0]
         conn.close()
-    lat = sorted(result["latencies"])
+    lat = sorted(latency for _, latency in result["latencies"])
     ok = result["requests"] - len(result["errors"])
 
-    def pct(q: float) -> float:
-        return round(1000 * lat[min(len(lat) - 1, int(q * len(lat)))], 2) if lat else 0.0
+    def pct(q: float, values: list[float] = lat) -> float:
+        if not values:
+            return 0.0
+        return round(1000 * values[min(len(values) - 1, int(q * len(values)))], 2)
+
+    windows: dict[int, list[float]] = {}
+    for sent, latency in result["latencies"]:
+        windows.setdefault(int(sent // 10), []).append(latency)
 
     return {
         "requests": result["requests"],
@@ -158,12 +179,19 @@ def run(seconds: float, connections: int, workers: int, rate: float | None) -> d
         "ack_p99_ms": pct(0.99),
         "ack_max_ms": round(1000 * lat[-1], 2) if lat else 0.0,
         "ack_mean_ms": round(1000 * statistics.mean(lat), 2) if lat else 0.0,
+        # p99 of each 10 s of the run: a store that slows down as it fills shows here
+        "ack_p99_per_10s_ms": [pct(0.99, sorted(v)) for _, v in sorted(windows.items())],
         "errors": len(result["errors"]),
         "acknowledged": ok,
         "stored": stored,
         "lost": max(0, ok - stored),
         "rss_idle_mb": round(idle, 1),
         "rss_load_mb": round(peak[0], 1),
+        "worker_rss_idle_mb": round(worker_idle, 1),
+        "worker_rss_load_mb": round(worker_peak[0], 1),
+        "total_rss_idle_mb": round(idle + worker_idle, 1),
+        "total_rss_load_mb": round(peak[0] + worker_peak[0], 1),
+        "total_rss_after_mb": round(after, 1),
     }
 
 

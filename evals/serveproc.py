@@ -88,11 +88,14 @@ class ServeProcess:
         raise RuntimeError("vigil serve did not answer /healthz")
 
     def rss_mb(self) -> float:
+        """Resident memory of the web process."""
         assert self.proc is not None
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        return _rss_mb(self.proc.pid)
+
+    def worker_rss_mb(self) -> float:
+        """Resident memory of the web process' children (the worker process)."""
+        assert self.proc is not None
+        return sum(_rss_mb(pid) for pid in _children(self.proc.pid))
 
     def kill9(self) -> None:
         assert self.proc is not None
@@ -133,3 +136,24 @@ def alert_payload(i: int, service: str = "checkout") -> dict[str, object]:
             }
         ],
     }
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:  # gone
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found

@@ -284,3 +284,56 @@ def test_deploy_webhooks_are_committed_once_and_bad_ones_refused(tmp_path: Path)
     assert pong.json() == {"status": "pong"}
     bad = s.request("POST", "/webhooks/deploy", content=b'{"service": 3}', headers=headers)
     assert bad.status_code in (400, 422) and bad.json()["reason"]
+
+
+def test_writes_under_the_lock_never_scan_the_alerts_table(tmp_path: Path) -> None:
+    """Linking a finished job's alerts to its incident runs inside the write lock every
+    acknowledgement waits for: it must use an index, not a scan that grows with the table."""
+    intake = Intake(tmp_path / "vigil.db")
+    conn = intake._conn()
+    for sql in (
+        "UPDATE alerts SET incident_id = 'x' WHERE job_id = 1",
+        "SELECT status FROM alerts WHERE incident_id = 'x'",
+        "SELECT id FROM jobs WHERE kind = 'alert' AND status = 'pending' AND service = 's'",
+    ):
+        plan = " ".join(str(row[-1]) for row in conn.execute("EXPLAIN QUERY PLAN " + sql))
+        assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, (sql, plan)
+        assert "SCAN" not in plan, (sql, plan)
+
+
+def test_no_garbage_collection_while_the_write_lock_is_held(tmp_path: Path) -> None:
+    import gc
+    import threading
+
+    from agent.server.intake import gc_paused
+
+    intake = Intake(tmp_path / "vigil.db")
+    seen: list[bool] = []
+    assert gc.isenabled()
+    intake.locked(lambda: seen.append(gc.isenabled()))
+    assert seen == [False] and gc.isenabled()
+    # Overlapping holders (two threads, two databases): enabled again only after the last.
+    inside, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with gc_paused():
+            inside.set()
+            release.wait(5)
+
+    other = threading.Thread(target=hold)
+    other.start()
+    inside.wait(5)
+    with gc_paused():
+        pass
+    assert not gc.isenabled()
+    release.set()
+    other.join()
+    assert gc.isenabled()
+    # Collection that was off stays off.
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -9,12 +9,14 @@ puts jobs that were running back to pending.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -63,6 +65,36 @@ _WRITE_LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
+class _GcPause:
+    """No garbage collection while sqlite's write lock is held. A full collection in a big
+    process takes 20-150 ms; inside a transaction it would hold every acknowledgement, of
+    both processes, for that long. Counted, so overlapping holders in one process are safe,
+    and collection is re-enabled only if it was enabled before."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._holds = 0
+        self._was_enabled = True
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._guard:
+            if self._holds == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._holds += 1
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._holds -= 1
+                if self._holds == 0 and self._was_enabled:
+                    gc.enable()
+
+
+gc_paused = _GcPause()
+
+
 def write_lock(path: str) -> threading.Lock:
     """One lock per database file in this process. Writers take it before sqlite's own lock,
     so a writer waits on a condition variable (microseconds) instead of sqlite's busy handler,
@@ -86,7 +118,7 @@ class Intake:
         poll for it every 0.2 ms (sqlite's own busy handler sleeps up to 100 ms at a time,
         which an acknowledgement cannot afford). `fn` must be one transaction or statement."""
         deadline = time.monotonic() + 30.0
-        with self.lock:
+        with self.lock, gc_paused():
             while True:
                 try:
                     return fn()

@@ -4,6 +4,7 @@ the queue in sqlite is what connects them (and what survives either of them cras
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -28,11 +29,13 @@ def run_workers(db: str, config: str, threads: int) -> None:
     from agent.server.backends import ConfigBackends
     from agent.server.intake import Intake
     from agent.server.runtime import Runtime
+    from agent.triage import triage  # noqa: F401  (loaded before the freeze below)
 
     logging.basicConfig(level=logging.WARNING)
     runtime = Runtime(
         Intake(db), ConfigBackends(load_config(Path(config))), loop_factory=_model_loop
     )
+    freeze_startup_objects()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     parent = os.getppid()
@@ -43,6 +46,14 @@ def run_workers(db: str, config: str, threads: int) -> None:
             log.warning("the web process is gone; stopping the workers")
             break
     runtime.stop()
+
+
+def freeze_startup_objects() -> None:
+    """Move what start-up created (modules, classes, the app) out of the collector's sight:
+    full collections then scan only what the service made since, milliseconds instead of
+    tens of them."""
+    gc.collect()
+    gc.freeze()
 
 
 class WorkerSupervisor:
