@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from agent.bundle import yamlpos
 from agent.bundle.model import BadDirection, SignalKind, SignalUnit, parse_duration
@@ -158,10 +166,46 @@ class LogsConfig(_Strict):
         return self
 
 
+LINK_PLACEHOLDERS = {
+    "compare_url": frozenset({"web_url", "base", "head"}),
+    "file_url": frozenset({"web_url", "head", "path"}),
+}
+
+
+def link_template_problem(template: str, allowed: frozenset[str]) -> str | None:
+    """Why a link template is unusable (an unknown placeholder), or None."""
+    unknown = sorted(set(re.findall(r"\{([^{}]*)\}", template)) - allowed)
+    if unknown:
+        names = ", ".join("{" + p + "}" for p in sorted(allowed))
+        return f"unknown placeholder {{{unknown[0]}}} (use {names})"
+    return None
+
+
 class RepositoryConfig(_Strict):
     git: str | None = Field(None, description="a local clone")
     github: str | None = Field(None, pattern=r"^[\w.-]+/[\w.-]+$", description="owner/repo")
     ref_template: str = "{version}"
+    web_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="the repository's web page, for links (derived for github: owner/repo)",
+    )
+    compare_url: str = Field(
+        "{web_url}/compare/{base}...{head}",
+        description="link to a deploy's change; GitLab: {web_url}/-/compare/{base}...{head}",
+    )
+    file_url: str = Field(
+        "{web_url}/blob/{head}/{path}",
+        description="link to a file as deployed; GitLab: {web_url}/-/blob/{head}/{path}",
+    )
+
+    @field_validator("compare_url", "file_url")
+    @classmethod
+    def _link(cls, value: str, info: ValidationInfo) -> str:
+        problem = link_template_problem(value, LINK_PLACEHOLDERS[str(info.field_name)])
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _one(self) -> RepositoryConfig:

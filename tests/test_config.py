@@ -101,6 +101,16 @@ def test_config_check_lists_the_services() -> None:
             "services.reviews.guard.max_rollbacks_per_hour",
             "greater than or equal to 0",
         ),
+        (
+            (
+                "  reviews:\n",
+                "  reviews:\n    repository:\n      github: acme/reviews\n"
+                "      file_url: '{web_url}/blob/{sha}/{path}'\n",
+            ),
+            8,
+            "services.reviews.repository.file_url",
+            "unknown placeholder {sha}",
+        ),
     ],
 )
 def test_every_mistake_names_file_line_and_field(

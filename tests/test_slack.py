@@ -18,8 +18,12 @@ import httpx
 import pytest
 
 from agent.audit import AuditEvent
+from agent.backends.base import DeployInfo
+from agent.bundle.model import Bundle
 from agent.bundle.reader import read_bundle
+from agent.config import VigilConfig
 from agent.errors import ConfigError
+from agent.links import ChangeLinks, change_links
 from agent.server.app import create_app
 from agent.server.intake import Intake
 from agent.server.metrics import ServerMetrics
@@ -55,6 +59,28 @@ def _no_model() -> tuple[None, str]:
     return None, "no model in tests"
 
 
+class LinkedBundleBackends(BundleBackends):
+    """Recorded deploys, with each service's repository as vigil.yaml would give it."""
+
+    def __init__(self, bundles: list[Bundle], repository: dict[str, Any]) -> None:
+        super().__init__(bundles)
+        signal = {"name": "e", "kind": "errors", "unit": "ratio", "bad_direction": "up"}
+        self.cfg = VigilConfig.model_validate(
+            {
+                "services": {
+                    b.manifest.service: {
+                        "signals": [{**signal, "query": "up"}],
+                        "repository": repository,
+                    }
+                    for b in bundles
+                }
+            }
+        )
+
+    def change_links(self, deploy: DeployInfo, files: list[str]) -> ChangeLinks:
+        return change_links(self.cfg, deploy, files)
+
+
 class Vigil:
     """`vigil serve` in process with Slack mounted, on a simulated clock."""
 
@@ -65,6 +91,7 @@ class Vigil:
         slack: FakeSlackApi,
         *,
         loop_factory: LoopFactory = _no_model,
+        repository: dict[str, Any] | None = None,
         **settings: Any,
     ) -> None:
         self.slack = slack
@@ -74,7 +101,11 @@ class Vigil:
         self.db = tmp / "vigil.db"
         self.intake = Intake(self.db)
         metrics = ServerMetrics(queue_depth=self.intake.depth, intake=self.intake)
-        self.backends = BundleBackends(list(self.bundles.values()))
+        self.backends = (
+            BundleBackends(list(self.bundles.values()))
+            if repository is None
+            else LinkedBundleBackends(list(self.bundles.values()), repository)
+        )
         self.runtime = Runtime(self.intake, self.backends, clock=self.clock)
         self.app = create_app(self.intake, metrics, clock=self.clock)
         values: dict[str, Any] = {
@@ -384,6 +415,30 @@ def test_a_triaged_incident_becomes_one_thread_with_periodic_updates(
     assert thread is not None and thread.state == "resolved"
     v.clock.t += 30 * 60
     assert v.bridge.tick().sent == 0  # a resolved incident gets no more updates
+
+
+def test_the_suspect_change_links_to_the_repository(tmp_path: Path, slack: FakeSlackApi) -> None:
+    v = Vigil(tmp_path, ["error_step-0001"], slack, repository={"github": "acme/reviews"})
+    v.deploy("error_step-0001")
+    v.alert("error_step-0001")
+    v.bridge.tick()
+    (parent,) = slack.posted()
+    (suspect,) = [
+        b["text"]["text"]
+        for b in _blocks_of(parent, "section")
+        if b.get("text", {}).get("text", "").startswith("*Suspect change*")
+    ]
+    m = v.bundles["error_step-0001"].manifest
+    web = "https://github.com/acme/reviews"
+    assert suspect.splitlines() == [
+        f"*Suspect change* in `deploy-6704` (<{web}/compare/{m.deploy.previous_version}..."
+        f"{m.deploy.version}|compare the versions>)",
+        f"<{web}/blob/{m.deploy.version}/src/reviews/serializers.py|`src/reviews/serializers.py`>",
+        *suspect.splitlines()[2:],
+    ]
+    # `/vigil triage` shows the same links.
+    answer = v.command("triage reviews")
+    assert answer.status_code == 200 and f"<{web}/compare/" in _text(answer.json())
 
 
 def test_an_escalated_incident_gets_the_escalation_format_in_its_thread(

@@ -10,6 +10,7 @@ from agent.config import VigilConfig
 from agent.guard import GuardPolicy
 from agent.incident import Incident
 from agent.judge.verdict import Verdict
+from agent.links import ChangeLinks, change_links
 from agent.live import live_context, live_judge
 from agent.runbooks import RunbookLibrary
 from agent.server.runtime import Window
@@ -37,6 +38,9 @@ class ConfigBackends:
             metrics = metrics_for(self.cfg, deploy.service)
             self._judges[deploy.service] = live_judge(self.cfg, deploy.service, metrics)
         return self._judges[deploy.service](deploy, now)
+
+    def change_links(self, deploy: DeployInfo, files: list[str]) -> ChangeLinks:
+        return change_links(self.cfg, deploy, files)
 
     def context(
         self, incident: Incident, deploys: list[DeployInfo], now: float, audit: AuditLog

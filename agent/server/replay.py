@@ -12,6 +12,7 @@ from agent.judge.core import judge_prepared
 from agent.judge.prepared import PreparedDeploy, prepare
 from agent.judge.settings import JudgeSettings
 from agent.judge.verdict import Verdict
+from agent.links import ChangeLinks
 from agent.server.runtime import Window
 from tools.bundle import bundle_context
 from tools.context import ToolContext
@@ -58,6 +59,9 @@ class BundleBackends:
         if deploy.id not in self._prepared:
             self._prepared[deploy.id] = prepare(bundle, self._settings)
         return judge_prepared(self._prepared[deploy.id], now, self._settings)
+
+    def change_links(self, deploy: DeployInfo, files: list[str]) -> ChangeLinks:
+        return ChangeLinks()  # a bundle does not say where its repository lives
 
     def context(
         self, incident: Incident, deploys: list[DeployInfo], now: float, audit: AuditLog

@@ -22,6 +22,7 @@ from agent.server.intake import Intake, Job
 from agent.store import Store
 
 if TYPE_CHECKING:
+    from agent.links import ChangeLinks
     from agent.llm import AgentLoop
     from tools.context import ToolContext
 
@@ -48,6 +49,10 @@ class Backends(Protocol):
     def context(
         self, incident: Incident, deploys: list[DeployInfo], now: float, audit: AuditLog
     ) -> ToolContext: ...
+
+    def change_links(self, deploy: DeployInfo, files: list[str]) -> ChangeLinks:
+        """Where a human reads the deploy's change (for messages), if anywhere."""
+        ...
 
 
 def deploy_info(row: dict[str, Any]) -> DeployInfo:

@@ -74,7 +74,13 @@ class SlackBridge:
         self.store = SlackStore(db_path)
         self.client = client or web_client(settings)
         self.outbox = Outbox(self.store, WebPoster(self.client), clock)
-        self.notifier = SlackNotifier(self.store, self.outbox, settings, clock)
+        self.notifier = SlackNotifier(
+            self.store,
+            self.outbox,
+            settings,
+            clock,
+            links=lambda v: incidents.change_links(self.store, backends, v),
+        )
         self.feed = SlackFeed(self.store, self.notifier)
         self.approvers = Approvers(settings, self.client, clock)
         self.actions = HumanActions(self.store, backends, clock)

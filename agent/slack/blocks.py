@@ -23,6 +23,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from agent.links import ChangeLinks
 from agent.redact import redact
 from agent.slack.incidents import IncidentView
 from agent.slack.records import Approval
@@ -151,8 +152,18 @@ def tier_text(tier: int | None, name: str | None = None) -> str:
     return f"{TIER_ICON.get(tier, '')} tier {tier}" + (f" ({name})" if name else "")
 
 
-def triage_message(v: IncidentView) -> Message:
-    """The parent message of an incident's thread: what Vigil concluded and did."""
+def link(url: str, label: str) -> str:
+    """A mrkdwn link to a URL we built (from configuration, with quoted refs and paths);
+    the label is escaped, and a URL with characters that could break out is not linked."""
+    if not url.startswith(("https://", "http://")) or any(c in url for c in "<>|\n "):
+        return label
+    return f"<{url}|{label}>"
+
+
+def triage_message(v: IncidentView, links: ChangeLinks | None = None) -> Message:
+    """The parent message of an incident's thread: what Vigil concluded and did, with links
+    to the deploy's change and the suspect files where the repository's address is known."""
+    links = links or ChangeLinks()
     title = f"{v.alertname or 'Incident'} on {v.service}" + (
         f" ({v.environment})" if v.environment else ""
     )
@@ -178,11 +189,20 @@ def triage_message(v: IncidentView) -> Message:
         blocks.append(section(f"*Evidence*\n{lines}"))
     if v.suspect_files:
         first, *rest = v.suspect_files
+
+        def path(p: str) -> str:
+            return link(links.files[p], f"`{escape(p)}`") if p in links.files else f"`{escape(p)}`"
+
         where = f" in `{escape(v.deploy_id)}`" if v.deploy_id else ""
-        text = f"*Suspect change*{where}\n`{escape(first)}`"
+        if links.compare:
+            where += f" ({link(links.compare, 'compare the versions')})"
+        text = f"*Suspect change*{where}\n{path(first)}"
         if rest:
-            text += "\nthen " + ", ".join(f"`{escape(p)}`" for p in rest[:4])
+            text += "\nthen " + ", ".join(path(p) for p in rest[:4])
         blocks.append(section(text))
+    elif links.compare and v.deploy_id:
+        compare = link(links.compare, "compare the versions")
+        blocks.append(section(f"*Change* `{escape(v.deploy_id)}`: {compare}"))
     if v.actions:
         lines = "\n".join(
             f"{STATUS_ICON.get(a.status, '•')} *{escape(a.name)}* {escape(a.status)}"

@@ -21,7 +21,6 @@ from agent.slack.blocks import (
     listing,
     text_message,
     tier_text,
-    triage_message,
 )
 from agent.slack.formats import clock_text
 from agent.slack.notifier import SlackNotifier
@@ -142,7 +141,7 @@ class SlackCommands:
         v = incidents.latest(self.store, service)
         if v is None:
             return text_message(f"No incident of `{escape(service)}` is recorded.")
-        return triage_message(v)
+        return self.notifier.triage_message(v)
 
     def postmortem(self, incident_id: str) -> Message:
         from agent.postmortem import deterministic, facts_for

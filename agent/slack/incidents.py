@@ -7,14 +7,18 @@ has every field, a deploy watch's record only some, and the app must render both
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.backends.base import DeployInfo
 from agent.incident import Incident
-from agent.server.runtime import deploy_info
+from agent.links import ChangeLinks
+from agent.server.runtime import Backends, deploy_info
 from agent.slack.records import SlackStore
+
+log = logging.getLogger("vigil.slack")
 
 RECENT_S = 6 * 3600  # the deploys an incident can be about (as the workers look)
 
@@ -169,3 +173,15 @@ def alerts_resolved(store: SlackStore, incident_id: str) -> bool | None:
     if not rows:
         return None
     return all(r["status"] == "resolved" for r in rows)
+
+
+def change_links(store: SlackStore, backends: Backends, item: IncidentView) -> ChangeLinks:
+    """Links to the incident's deploy change and its suspect files, where the repository's web
+    address is known; a message is never held back for want of them."""
+    if item.deploy_id is None or (found := deploy(store, item.deploy_id)) is None:
+        return ChangeLinks()
+    try:
+        return backends.change_links(found, item.suspect_files[:5])
+    except Exception:  # a link is a nicety: never lose the message over it
+        log.exception("change links for %s", item.deploy_id)
+        return ChangeLinks()

@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import Callable
 
+from agent.links import ChangeLinks
 from agent.slack import incidents
 from agent.slack.blocks import (
     Message,
@@ -52,11 +53,17 @@ class SlackNotifier:
         outbox: Outbox,
         settings: SlackSettings,
         clock: Callable[[], float],
+        links: Callable[[IncidentView], ChangeLinks] | None = None,
     ) -> None:
         self.store = store
         self.outbox = outbox
         self.settings = settings
         self.clock = clock
+        self.links = links or (lambda _v: ChangeLinks())
+
+    def triage_message(self, v: IncidentView) -> Message:
+        """The incident's triage as Block Kit, with links to the change where known."""
+        return triage_message(v, self.links(v))
 
     # ------------------------------------------------------------------ threads
 
@@ -90,7 +97,10 @@ class SlackNotifier:
         if not self._open(v.incident_id, v.service, v.severity):
             return False
         self.outbox.enqueue(
-            POST, triage_message(v).payload(), thread=v.incident_id, key=f"triage:{v.incident_id}"
+            POST,
+            self.triage_message(v).payload(),
+            thread=v.incident_id,
+            key=f"triage:{v.incident_id}",
         )
         paused = any(a.name == "pause_rollout" and a.status == "executed" for a in v.actions)
         rolled_back = any(a.name == "rollback" and a.status == "executed" for a in v.actions)
