@@ -32,7 +32,7 @@ def defuse(text: str) -> str:
 def untrusted(value: object, source: str) -> str:
     """`value` as a data block: secrets redacted, block tags defused, the source named."""
     body = defuse(redact(str(value))) or "(none)"
-    label = _SOURCE.sub("", source)[:80]
+    label = _SOURCE.sub("", str(source))[:80]  # str() of an undefined source raises
     return f'<untrusted source="{label}">\n{body}\n</untrusted>'
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.audit import AuditEvent, AuditLog
 from agent.backends.base import SourceUnavailable
-from agent.prompts import number, untrusted
+from agent.prompts import number, render
 from agent.redact import redact
 from agent.server.runtime import Backends
 from agent.slack import incidents
@@ -290,13 +290,13 @@ class IncidentChat:
 
         facts = json.dumps(v.model_dump(mode="json", exclude={"created_at"}), indent=1)
         system, _ = prompts_for(ctx)
-        prompt = (
-            "An on-call engineer asks a follow-up question in Slack about an incident you "
-            "investigated. Use the tools if fresh data helps. Reply with the JSON object; put "
-            'your answer to them in its "summary" field, in at most eight plain sentences, '
-            "and cite only numbers you read in the incident or in tool results.\n\n"
-            f"The incident as recorded:\n{untrusted(facts, 'incident')}\n\n"
-            f"Their question:\n{untrusted(question, actor(user))}\n"
+        prompt = render(
+            "chat.md.j2",
+            incident_id=v.incident_id,
+            service=v.service,
+            facts=facts,
+            question=question,
+            asker=actor(user),
         )
         try:
             run = loop.run(system, prompt, toolbox)
