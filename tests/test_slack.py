@@ -870,6 +870,90 @@ def test_socket_mode_serves_the_same_app_over_the_same_web_api(
         handler.close()
 
 
+def test_vigil_slack_socket_connects_and_answers_over_the_socket(
+    tmp_path: Path, slack: FakeSlackApi
+) -> None:
+    """`vigil slack --socket` as a real process: it opens a Socket Mode connection with the
+    app token, and a slash command sent over the socket is answered in its acknowledgement."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from evals.serveproc import write_config
+    from tests.fakes.slack_socket import FakeSocketMode
+
+    db = tmp_path / "vigil.db"
+    m = read_bundle(SUITE / "error_step-0001").manifest
+    start = m.deploy.started_at.timestamp()
+    record = {
+        "source": "generic",
+        "kind": "started",
+        "service": m.service,
+        "environment": m.environment,
+        "deploy_id": m.deploy.id,
+        "version": m.deploy.version,
+        "previous_version": m.deploy.previous_version,
+        "strategy": m.deploy.strategy.value,
+        "commit": None,
+        "started_at": start,
+        "at": start,
+    }
+    intake = Intake(db)
+    intake.accept_deploy(record, f"generic:{m.deploy.id}:started", start)
+    Runtime(intake, BundleBackends([read_bundle(SUITE / "error_step-0001")])).work_once()
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_APP_TOKEN": "xapp-1-A0VIGIL-socket-test",
+        "VIGIL_SLACK_API_URL": slack.url,
+        "VIGIL_SLACK_CHANNEL": CHANNEL,
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("SLACK_SIGNING_SECRET", None)
+    env.pop("ANTHROPIC_API_KEY", None)
+    with FakeSocketMode() as socket_mode:
+        slack.socket_url = socket_mode.url
+        command = ["slack", "--socket", "--db", str(db), "--config", str(write_config(tmp_path))]
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from agent.cli import main; main()", *command],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            socket_mode.wait_connected(timeout=60)
+            (opened, *_) = slack.calls("apps.connections.open")
+            assert opened.headers["authorization"] == "Bearer xapp-1-A0VIGIL-socket-test"
+            ack = socket_mode.send(
+                "slash_commands",
+                {
+                    "command": "/vigil",
+                    "text": f"deploys {m.service}",
+                    "user_id": OTHER,
+                    "channel_id": CHANNEL,
+                    "team_id": "T0VIGIL",
+                    "response_url": slack.response_url,
+                    "trigger_id": "1.2.3",
+                },
+            )
+            answer = json.dumps(ack.get("payload", {}))
+            assert f"`{m.deploy.id}` {m.service} {m.deploy.version}" in answer, answer
+            assert ack["payload"]["response_type"] == "ephemeral"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            if proc.stderr:
+                proc.stderr.close()
+    assert "Socket Mode via" in err, err
+    assert TOKEN not in err
+
+
 def test_the_slack_command_needs_socket_mode_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 

@@ -70,6 +70,7 @@ class FakeSlackApi:
         self.http.on("POST", "/respond", self._respond)
         self.url = f"{self.http.url}/api/"
         self.response_url = f"{self.http.url}/respond"
+        self.socket_url: str | None = None  # what apps.connections.open hands out
 
     # ------------------------------------------------------------------ script
 
@@ -134,6 +135,8 @@ class FakeSlackApi:
             return {"ok": True, "channel": args.get("channel"), "ts": args.get("ts")}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": self._next_ts()}
+        if method == "apps.connections.open" and self.socket_url is not None:
+            return {"ok": True, "url": self.socket_url}
         if method == "usergroups.users.list":
             group = str(args.get("usergroup", ""))
             if group not in self.usergroups:
