@@ -4,6 +4,7 @@
     python -m evals.bench_server                  # 20 s at 1000 posts/s offered (open loop)
     python -m evals.bench_server --rate 0         # closed loop: as fast as it answers
     python -m evals.bench_server --seconds 60 --connections 64 --json
+    python -m evals.bench_server --kill9-after 10   # kill -9 under load: nothing acked lost
 
 The load generator is a small asyncio HTTP/1.1 client with keep-alive (one process, so it
 competes with the server for the same two cores: the figures are a floor). Every request is a
@@ -35,15 +36,18 @@ TARGETS = {
     "rss_load_mb": ("<=", 250.0),
     "rss_idle_mb": ("<=", 120.0),
     "lost": ("<=", 0),
+    "stored_twice": ("<=", 0),
 }
+CRASH_TARGETS = ("lost", "stored_twice")  # with --kill9-after the server is gone mid-run
 
 
 async def _connection(
     port: int,
-    bodies: list[bytes],
+    bodies: list[tuple[str, bytes]],
     deadline: float,
     latencies: list[tuple[float, float]],
     errors: list[str],
+    acked: list[str],
     interval: float | None,
     first_at: float,
 ) -> None:
@@ -55,7 +59,7 @@ async def _connection(
     next_at = first_at
     try:
         while time.perf_counter() < deadline and i < len(bodies):
-            body = bodies[i]
+            fingerprint, body = bodies[i]
             i += 1
             head = (
                 "POST /webhooks/alertmanager HTTP/1.1\r\nHost: vigil\r\n"
@@ -67,19 +71,27 @@ async def _connection(
                     await asyncio.sleep(next_at - began)
                 began = next_at
                 next_at += interval
-            writer.write(head + body)
-            await writer.drain()
-            status_line = await reader.readline()
-            length = 0
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b""):
-                    break
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            await reader.readexactly(length)
+            try:
+                writer.write(head + body)
+                await writer.drain()
+                status_line = await reader.readline()
+                if not status_line:
+                    raise ConnectionResetError("closed")
+                length = 0
+                while True:
+                    line = await reader.readline()
+                    if line in (b"\r\n", b""):
+                        break
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                await reader.readexactly(length)
+            except (OSError, asyncio.IncompleteReadError):  # the server is gone (--kill9)
+                errors.append("connection lost")
+                return
             latencies.append((began, time.perf_counter() - began))
-            if b" 200 " not in status_line:
+            if b" 200 " in status_line:
+                acked.append(fingerprint)
+            else:
                 errors.append(status_line.decode(errors="replace").strip())
     finally:
         writer.close()
@@ -91,13 +103,16 @@ async def _load(
     per = 200_000
     bodies = [
         [
-            json.dumps(alert_payload(start_index + c * per + i)).encode()
-            for i in range(int(seconds * 2500 / connections) + 10)
+            (f"fp{n:08d}", json.dumps(alert_payload(n)).encode())
+            for n in (
+                start_index + c * per + i for i in range(int(seconds * 2500 / connections) + 10)
+            )
         ]
         for c in range(connections)
     ]
     latencies: list[tuple[float, float]] = []  # (scheduled send, latency)
     errors: list[str] = []
+    acked: list[str] = []
     began = time.perf_counter()
     deadline = began + seconds
     # Open loop: the connections take turns, one request every 1/rate s in all (connection c
@@ -110,6 +125,7 @@ async def _load(
                 deadline,
                 latencies,
                 errors,
+                acked,
                 None if rate is None else connections / rate,
                 began + (0.0 if rate is None else c / rate),
             )
@@ -122,10 +138,17 @@ async def _load(
         "seconds": took,
         "latencies": [(sent - began, lat) for sent, lat in latencies],
         "errors": errors,
+        "acked": acked,
     }
 
 
-def run(seconds: float, connections: int, workers: int, rate: float | None) -> dict[str, Any]:
+def run(
+    seconds: float,
+    connections: int,
+    workers: int,
+    rate: float | None,
+    kill9_after: float | None = None,
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         db = folder / "vigil.db"
@@ -143,22 +166,29 @@ def run(seconds: float, connections: int, workers: int, rate: float | None) -> d
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
+            killer = None
+            if kill9_after is not None:  # the crash test, under the full load
+                killer = threading.Timer(kill9_after, server.kill9)
+                killer.start()
             try:
                 result = asyncio.run(_load(server.port, seconds, connections, 0, rate))
             finally:
                 stop.set()
                 sampler.join()
+                if killer is not None:
+                    killer.join()
             time.sleep(2.0)  # the queue drains; memory once the load has passed
-            after = server.rss_mb() + server.worker_rss_mb()
+            after = 0.0 if killer else server.rss_mb() + server.worker_rss_mb()
         finally:
             server.stop()
         import sqlite3
 
         conn = sqlite3.connect(db)
-        stored = conn.execute("SELECT count(*) FROM alerts").fetchone()[0]
+        fingerprints = [r[0] for r in conn.execute("SELECT fingerprint FROM alerts")]
         conn.close()
+    stored = set(fingerprints)
     lat = sorted(latency for _, latency in result["latencies"])
-    ok = result["requests"] - len(result["errors"])
+    acked = set(result["acked"])
 
     def pct(q: float, values: list[float] = lat) -> float:
         if not values:
@@ -182,9 +212,14 @@ def run(seconds: float, connections: int, workers: int, rate: float | None) -> d
         # p99 of each 10 s of the run: a store that slows down as it fills shows here
         "ack_p99_per_10s_ms": [pct(0.99, sorted(v)) for _, v in sorted(windows.items())],
         "errors": len(result["errors"]),
-        "acknowledged": ok,
-        "stored": stored,
-        "lost": max(0, ok - stored),
+        "acknowledged": len(acked),
+        "stored": len(fingerprints),
+        "lost": len(acked - stored),  # acknowledged, yet not in the store
+        "stored_twice": len(fingerprints) - len(stored),
+        # committed, but the answer never reached the sender (killed in between): the sender
+        # sends it again, and the re-send changes nothing
+        "stored_unacknowledged": len(stored - acked),
+        "killed_after_s": kill9_after,
         "rss_idle_mb": round(idle, 1),
         "rss_load_mb": round(peak[0], 1),
         "worker_rss_idle_mb": round(worker_idle, 1),
@@ -206,15 +241,24 @@ def main(argv: list[str] | None = None) -> int:
         default=1000.0,
         help="offered posts/s, open loop (0: closed loop, as fast as the server answers)",
     )
+    p.add_argument(
+        "--kill9-after",
+        type=float,
+        default=None,
+        metavar="S",
+        help="kill -9 the server S seconds into the load, then count what was acknowledged "
+        "but not stored",
+    )
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    report = run(args.seconds, args.connections, args.workers, args.rate or None)
+    report = run(args.seconds, args.connections, args.workers, args.rate or None, args.kill9_after)
     report["targets"] = {
         k: {
             "target": f"{op} {bound}",
             "met": report[k] >= bound if op == ">=" else report[k] <= bound,
         }
         for k, (op, bound) in TARGETS.items()
+        if args.kill9_after is None or k in CRASH_TARGETS
     }
     if args.json:
         json.dump(report, sys.stdout, indent=2)
