@@ -92,6 +92,12 @@ class ServeProcess:
         assert self.proc is not None
         return _rss_mb(self.proc.pid)
 
+    def tree_pss_mb(self) -> float:
+        """Proportional memory of the web process and its children together: what the server
+        costs the machine (pages two processes share are counted once, not twice)."""
+        assert self.proc is not None
+        return sum(_pss_mb(pid) for pid in [self.proc.pid, *_children(self.proc.pid)])
+
     def worker_rss_mb(self) -> float:
         """Resident memory of the web process' children (the worker process)."""
         assert self.proc is not None
@@ -145,6 +151,17 @@ def _rss_mb(pid: int) -> float:
         return 0.0
     for line in text.splitlines():
         if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _pss_mb(pid: int) -> float:
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith("Pss:"):
             return int(line.split()[1]) / 1024
     return 0.0
 

@@ -1,16 +1,22 @@
 """The worker process `vigil serve` runs beside the web process: it triages queued alerts and
 watches deploys. A separate process, so a webhook storm and a long triage never share a GIL;
-the queue in sqlite is what connects them (and what survives either of them crashing)."""
+the queue in sqlite is what connects them (and what survives either of them crashing).
+
+It is a plain child process (`python -m agent.server.worker`), not a multiprocessing one: no
+resource-tracker process beside it, nothing pickled, and it stops by itself when the web
+process is gone (even after a `kill -9`).
+"""
 
 from __future__ import annotations
 
+import argparse
 import gc
 import logging
-import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import threading
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +44,7 @@ def run_workers(db: str, config: str, threads: int) -> None:
     freeze_startup_objects()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())  # Ctrl-C reaches the whole group
     parent = os.getppid()
     runtime.start(workers=threads)
     # Stop on SIGTERM, and when the web process is gone (even after its `kill -9`).
@@ -60,16 +67,16 @@ class WorkerSupervisor:
     """Starts the worker process and starts it again if it dies (pending jobs wait in sqlite)."""
 
     def __init__(self, db: str, config: str, threads: int) -> None:
-        self.args = (db, config, threads)
-        self.proc: BaseProcess | None = None
+        self.args = ["--db", db, "--config", config, "--threads", str(threads)]
+        self.proc: subprocess.Popen[bytes] | None = None
         self.restarts = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="vigil-supervisor", daemon=True)
 
     def _spawn(self) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self.proc = ctx.Process(target=run_workers, args=self.args, name="vigil-workers")
-        self.proc.start()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "agent.server.worker", *self.args], stdin=subprocess.DEVNULL
+        )
 
     def start(self) -> None:
         self._spawn()
@@ -77,21 +84,35 @@ class WorkerSupervisor:
 
     def _watch(self) -> None:
         while not self._stop.wait(1.0):
-            if self.proc is not None and not self.proc.is_alive():
-                log.warning("worker process exited (%s); starting it again", self.proc.exitcode)
+            if self.proc is not None and self.proc.poll() is not None:
+                log.warning("worker process exited (%s); starting it again", self.proc.returncode)
                 self.restarts += 1
                 self._spawn()
 
     def problem(self) -> str | None:
-        if self.proc is None or not self.proc.is_alive():
+        if self.proc is None or self.proc.poll() is not None:
             return "the worker process is not running"
         return None
 
     def stop(self) -> None:
         self._stop.set()
-        if self.proc is not None and self.proc.is_alive():
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.join(timeout=15)
-            if self.proc.is_alive():
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.join()
+                self.proc.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m agent.server.worker", description=__doc__)
+    p.add_argument("--db", required=True)
+    p.add_argument("--config", required=True)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    run_workers(args.db, args.config, args.threads)
+
+
+if __name__ == "__main__":
+    main()
