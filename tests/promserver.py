@@ -4,26 +4,18 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import numpy as np
 
 from agent.bundle.model import Bundle, SignalUnit
+from tests.processes import free_port, running
 
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def backfill(openmetrics: str, data_dir: Path) -> None:
@@ -50,43 +42,18 @@ def prometheus(
     cfg = workdir / "prometheus.yml"
     cfg.write_text(config)
     (workdir / "data").mkdir(exist_ok=True)
-    log = (workdir / "prometheus.log").open("w")
-    proc = subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={cfg}",
-            f"--storage.tsdb.path={workdir / 'data'}",
-            "--storage.tsdb.retention.time=100y",
-            f"--web.listen-address=127.0.0.1:{port}",
-            f"--query.lookback-delta={lookback}",
-            "--web.enable-lifecycle",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    args = [
+        PROMETHEUS,
+        f"--config.file={cfg}",
+        f"--storage.tsdb.path={workdir / 'data'}",
+        "--storage.tsdb.retention.time=100y",
+        f"--web.listen-address=127.0.0.1:{port}",
+        f"--query.lookback-delta={lookback}",
+        "--web.enable-lifecycle",
+    ]
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited: {(workdir / 'prometheus.log').read_text()}")
-            try:
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("prometheus did not become ready in 30 s")
-            time.sleep(0.1)
+    with running(args, workdir / "prometheus.log", f"{url}/-/ready"):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 TRACK = {"": None, "baseline": "stable", "canary": "canary"}

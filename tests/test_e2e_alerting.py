@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,18 +27,11 @@ import yaml
 
 from agent.bundle.model import Bundle
 from agent.bundle.reader import read_bundle
-from tests.promserver import (
-    PROMETHEUS,
-    PROMTOOL,
-    backfill,
-    bundle_openmetrics,
-    bundle_queries,
-    free_port,
-)
+from tests.processes import ALERTMANAGER, alertmanager_args, descendants, free_port, running
+from tests.promserver import PROMETHEUS, PROMTOOL, backfill, bundle_openmetrics, bundle_queries
 from tools.monitoring import monitoring_assets
 
 SUITE = Path(__file__).resolve().parent.parent / "evals" / "suites" / "small"
-ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 VIGIL = [sys.executable, "-c", "from agent.cli import main; main()"]  # the `vigil` script
 ALERT = "HighErrorRate"
 DEPLOY_AGO_S = 600  # the error step starts 175 s after the deploy: the whole 5m window is bad
@@ -153,100 +144,6 @@ def alertmanager_config(vigil_url: str) -> str:
 # --- the processes ----------------------------------------------------------------------------
 
 
-Proc = tuple[int, str]  # a pid and its start time (so a reused pid is never mistaken for it)
-
-
-def _stat(pid: int | str) -> list[str] | None:
-    """/proc/<pid>/stat from the state field on, or None when it is gone or a zombie."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2 :].split()
-    return None if fields[0] in ("Z", "X") else fields
-
-
-def descendants(pid: int) -> set[Proc]:
-    """Every live descendant of `pid` (from /proc)."""
-    procs: dict[int, list[str]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat(entry.name)) is not None:
-            procs[int(entry.name)] = fields
-    found: set[int] = set()
-    frontier = {pid}
-    while frontier:
-        frontier = {p for p, f in procs.items() if int(f[1]) in frontier} - found
-        found |= frontier
-    return {(p, procs[p][19]) for p in found}  # field 22 of stat: the start time
-
-
-def alive(proc: Proc) -> bool:
-    fields = _stat(proc[0])
-    return fields is not None and fields[19] == proc[1]
-
-
-@contextmanager
-def running(
-    args: list[str],
-    log: Path,
-    ready: str,
-    *,
-    env: dict[str, str] | None = None,
-    left_behind: list[int] | None = None,
-    grace_s: float = 10.0,
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A process that is up once `ready` answers 200, terminated at the end. Any process it
-    started and left running (by pid, seen while it ran) is killed and added to
-    `left_behind`; without that list, leaving one is an error."""
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
-    spawned: set[Proc] = set()
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{args[0]} exited: {log.read_text()}")
-            try:
-                if httpx.get(ready, timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{ready} not ready in 30 s: {log.read_text()}")
-            time.sleep(0.05)
-        spawned = descendants(proc.pid)
-        yield proc
-    finally:
-        spawned |= descendants(proc.pid)
-        stop(proc)
-        left = reap(spawned, grace_s)
-        if left_behind is None:
-            assert not left, f"{args[0]} left processes running: {left}"
-        else:
-            left_behind.extend(left)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def reap(procs: set[Proc], grace_s: float = 10.0) -> list[int]:
-    """Wait up to `grace_s` for `procs` to exit; kill the rest (by pid) and return their pids."""
-    deadline = time.monotonic() + grace_s
-    while any(alive(p) for p in procs) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    left = sorted(p for p in procs if alive(p))
-    for pid, _ in left:
-        with suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    return [pid for pid, _ in left]
-
-
 def wait_for(what: str, probe: Callable[[], T | None], deadline: float, logs: list[Path]) -> T:
     """Poll `probe` until it returns something; on time out, fail with the servers' logs."""
     while True:
@@ -325,13 +222,7 @@ def test_prometheus_alertmanager_and_vigil_turn_a_deploys_errors_into_an_inciden
         )
         stack.enter_context(
             running(
-                [
-                    str(ALERTMANAGER),
-                    f"--config.file={tmp_path / 'alertmanager.yml'}",
-                    f"--storage.path={tmp_path / 'am-data'}",
-                    f"--web.listen-address=127.0.0.1:{am_port}",
-                    "--cluster.listen-address=",  # a single local instance, no gossip
-                ],
+                alertmanager_args(tmp_path / "alertmanager.yml", tmp_path / "am-data", am_port),
                 logs[1],
                 f"{am_url}/-/ready",
             )

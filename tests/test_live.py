@@ -157,7 +157,7 @@ def test_every_source_down_is_named_and_nothing_crashes(
     world: tuple[Path, HttpRecorder, HttpRecorder], tmp_path: Path
 ) -> None:
     path, deployer, oncall = world
-    from tests.promserver import free_port
+    from tests.processes import free_port
 
     cfg = yaml.safe_load(path.read_text())
     cfg["prometheus"]["url"] = f"http://127.0.0.1:{free_port()}"

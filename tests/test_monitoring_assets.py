@@ -23,13 +23,13 @@ import yaml
 from agent.alerts import AlertmanagerPayload
 from agent.runbooks import DEFAULT_DIR as RUNBOOKS_DIR
 from agent.runbooks import RunbookLibrary
-from tests.promserver import free_port, prometheus
+from tests.processes import ALERTMANAGER, alertmanager_args, free_port, running
+from tests.promserver import prometheus
 from tools.monitoring import AlertRule, RuleFile, load_rule_file, monitoring_assets
 
 ASSETS = monitoring_assets()
 PROMTOOL = shutil.which("promtool")
 AMTOOL = shutil.which("amtool")
-ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 
 needs_promtool = pytest.mark.skipif(
     PROMTOOL is None, reason="promtool is not installed (CI installs the Debian prometheus package)"
@@ -350,21 +350,8 @@ def test_alertmanager_delivers_to_vigil_and_inhibits_after_a_failed_deploy(
     (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(cfg))
     port = free_port()
     am = f"http://127.0.0.1:{port}"
-    assert ALERTMANAGER is not None
-    log = (tmp_path / "alertmanager.log").open("w")
-    proc = subprocess.Popen(
-        [
-            ALERTMANAGER,
-            f"--config.file={tmp_path / 'alertmanager.yml'}",
-            f"--storage.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",  # no gossip: a single local instance
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        _wait_ready(am, proc, tmp_path / "alertmanager.log")
+    config, log = tmp_path / "alertmanager.yml", tmp_path / "alertmanager.log"
+    with running(alertmanager_args(config, tmp_path / "data", port), log, f"{am}/-/ready"):
         posted = [
             _alert("DeploymentFailed", "checkout", "critical"),
             _alert("LatencyDegradationAfterDeploy", "checkout", "warning"),  # inhibited
@@ -380,14 +367,6 @@ def test_alertmanager_delivers_to_vigil_and_inhibits_after_a_failed_deploy(
             (a["labels"]["alertname"], a["labels"]["service"]): a["status"]
             for a in httpx.get(f"{am}/api/v2/alerts", timeout=2).json()
         }
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
     assert states[("LatencyDegradationAfterDeploy", "checkout")]["state"] == "suppressed"
     assert states[("LatencyDegradationAfterDeploy", "checkout")]["inhibitedBy"]
     assert states[("LatencyDegradationAfterDeploy", "search")]["state"] == "active"
@@ -403,18 +382,3 @@ def test_alertmanager_delivers_to_vigil_and_inhibits_after_a_failed_deploy(
         assert alert.labels == {**payload.groupLabels, "severity": alert.labels["severity"]}
         groups.add((payload.groupLabels["alertname"], payload.groupLabels["service"]))
     assert groups == {("DeploymentFailed", "checkout"), ("LatencyDegradationAfterDeploy", "search")}
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 10
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"alertmanager exited: {log.read_text()}")
-        try:
-            if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"alertmanager not ready in 10 s: {log.read_text()}")
-        time.sleep(0.05)

@@ -155,7 +155,7 @@ def test_a_bad_query_names_the_query_and_the_reason(loaded: str) -> None:
 
 
 def test_an_unreachable_server_is_unavailable_not_healthy() -> None:
-    from tests.promserver import free_port
+    from tests.processes import free_port
 
     source = PrometheusSource.connect(f"http://127.0.0.1:{free_port()}", retries=0, timeout_s=2)
     with pytest.raises(SourceUnavailable, match="unreachable"):

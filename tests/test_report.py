@@ -496,7 +496,7 @@ def test_live_report_matches_the_bundles(
 
 
 def test_live_report_with_prometheus_down_exits_2(tmp_path: Path) -> None:
-    from tests.promserver import free_port
+    from tests.processes import free_port
 
     config = tmp_path / "vigil.yaml"
     config.write_text(
