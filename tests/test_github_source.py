@@ -183,7 +183,7 @@ def test_commits_are_read_page_by_page_keeping_the_newest(
     assert paged == local(sample).commits(deploy("1.2.0", "1.0.0"))
     assert [r.params["page"] for r in github.requests] == ["1", "3", "2"]
 
-    github.requests.clear()
+    github.http.forget()
     capped = source(github, client, page_size=1, max_commits=1).commits(deploy("1.2.0", "1.0.0"))
     assert [c.sha for c in capped] == [sample.shas["four"]]
     assert [r.params["page"] for r in github.requests] == ["1", "3"]

@@ -1,7 +1,7 @@
 """A local HTTP server that speaks enough of the Anthropic Messages API to play scripted turns.
 
 Each scripted turn is a response dict (a message), an `Error(status, type)`, or a callable
-taking the request body and returning either. Every request is recorded.
+taking the request body and returning either. Every request is recorded (by `HttpRecorder`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.http_recorder import HttpRecorder, RecordedRequest, Reply
 
 
 @dataclass
@@ -67,62 +68,41 @@ def tool_use(name: str, arguments: Any = None, id: str | None = None) -> dict[st
 class FakeAnthropic:
     def __init__(self, script: list[Turn]) -> None:
         self.script = list(script)
-        self.requests: list[dict[str, Any]] = []
-        self.headers: list[dict[str, str]] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.http = HttpRecorder().on("POST", "/v1/messages", self._respond)
+        self.http.fallback(
+            lambda _r: Reply(404, {"type": "error", "error": {"type": "not_found_error"}})
+        )
+        self.url = self.http.url
 
-    def _next(self, body: dict[str, Any]) -> dict[str, Any] | Error:
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """The bodies of the Messages API calls, in order."""
+        return [r.json() for r in self.http.received("POST", "/v1/messages")]
+
+    @property
+    def headers(self) -> list[dict[str, str]]:
+        """The headers of every request (names lower-cased), in order."""
+        return [r.headers for r in self.http.received()]
+
+    def _respond(self, request: RecordedRequest) -> Reply:
+        body = json.loads(request.body or b"{}")
         with self._lock:
-            self.requests.append(body)
-            if not self.script:
-                return Error(500, "api_error", "script exhausted")
-            turn = self.script.pop(0)
-        return turn(body) if callable(turn) else turn
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length", "0"))
-                body = json.loads(self.rfile.read(length) or b"{}")
-                fake.headers.append({k.lower(): v for k, v in self.headers.items()})
-                if self.path.rstrip("/") != "/v1/messages":
-                    self._send(404, {"type": "error", "error": {"type": "not_found_error"}})
-                    return
-                out = fake._next(body)
-                if isinstance(out, Error):
-                    payload = {"type": "error", "error": {"type": out.type, "message": out.message}}
-                    self._send(out.status, payload, out.headers)
-                else:
-                    self._send(200, out)
-
-            def _send(
-                self, status: int, payload: Any, headers: dict[str, str] | None = None
-            ) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
-        return Handler
+            turn = (
+                self.script.pop(0) if self.script else Error(500, "api_error", "script exhausted")
+            )
+        out = turn(body) if callable(turn) else turn
+        if isinstance(out, Error):
+            payload = {"type": "error", "error": {"type": out.type, "message": out.message}}
+            return Reply(out.status, payload, out.headers)
+        return Reply(200, out)
 
     def start(self) -> FakeAnthropic:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.http.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.http.stop()
 
 
 @contextmanager

@@ -14,24 +14,23 @@ Under an optional path prefix (`/api/v3` for GitHub Enterprise):
 A configured token must come as `Authorization: Bearer <token>` (or `token <token>`): a wrong
 one is 401 "Bad credentials", none at all 404 (GitHub hides private repositories). Faults
 queue up (`fail`) and are served one per request before normal answers (`rate_limited()` and
-`server_error()` build the usual ones). Every request is recorded, its path still
-percent-encoded as it arrived.
+`server_error()` build the usual ones). Every request is recorded (by `HttpRecorder`), its
+path still percent-encoded as it arrived.
 """
 
 from __future__ import annotations
 
-import json
 import subprocess
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote
+
+from tests.fakes.http_recorder import HttpRecorder, RecordedRequest, Reply
 
 DIFF_TYPES = ("application/vnd.github.diff", "application/vnd.github.v3.diff")
 RESET_AT = 1_900_000_000  # X-RateLimit-Reset of a rate-limited answer: 2030-03-17T17:46:40Z
@@ -81,11 +80,17 @@ class FakeGitHub:
         self.owner_repo = owner_repo
         self.prefix = prefix.rstrip("/")
         self.token = token
-        self.requests: list[Request] = []
         self.faults: list[Fault] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}{self.prefix}"
+        self.http = HttpRecorder().fallback(self._respond)
+        self.url = f"{self.http.url}{self.prefix}"
+
+    @property
+    def requests(self) -> list[Request]:
+        return [
+            Request(r.method, r.path, {k: v[-1] for k, v in r.query.items()}, r.headers)
+            for r in self.http.received()
+        ]
 
     def fail(self, *faults: Fault) -> None:
         """Serve these answers, one per request, before any normal answer."""
@@ -207,67 +212,29 @@ class FakeGitHub:
 
     # server
 
-    def _take(self, request: Request) -> Fault | None:
+    def _respond(self, request: RecordedRequest) -> Reply:
         with self._lock:
-            self.requests.append(request)
-            return self.faults.pop(0) if self.faults else None
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                url = urlsplit(self.path)
-                params = dict(parse_qsl(url.query, keep_blank_values=True))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                fault = fake._take(Request("GET", url.path, params, headers))
-                if fault is not None:
-                    time.sleep(fault.delay_s)
-                    self._send(fault.status, fault.body, _JSON, fault.headers)
-                    return
-                refused = fake._refusal(headers)
-                if refused is None:
-                    try:
-                        refused = fake.answer(url.path, params, headers.get("accept", ""))
-                    except LookupError as exc:
-                        refused = 500, {"message": f"git failed: {exc}"}, _JSON
-                self._send(*refused)
-
-            def _send(
-                self,
-                status: int,
-                body: Any,
-                content_type: str,
-                headers: Mapping[str, str] | None = None,
-            ) -> None:
-                data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", content_type)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.send_header("X-GitHub-Media-Type", "github.v3")
-                    for k, v in (headers or {}).items():
-                        self.send_header(k, v)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except OSError:
-                    pass  # the client stopped reading (a capped diff)
-
-        return Handler
+            fault = self.faults.pop(0) if self.faults else None
+        media = {"X-GitHub-Media-Type": "github.v3"}
+        if fault is not None:
+            headers = {"Content-Type": _JSON, **media, **fault.headers}
+            return Reply(fault.status, fault.body, headers, delay_s=fault.delay_s)
+        refused = self._refusal(request.headers)
+        if refused is None:
+            params = {k: v[-1] for k, v in request.query.items()}
+            try:
+                refused = self.answer(request.path, params, request.headers.get("accept", ""))
+            except LookupError as exc:
+                refused = 500, {"message": f"git failed: {exc}"}, _JSON
+        status, body, kind = refused
+        return Reply(status, body, {"Content-Type": kind, **media})
 
     def start(self) -> FakeGitHub:
-        thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        thread.start()
+        self.http.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.http.stop()
 
 
 _JSON = "application/json; charset=utf-8"

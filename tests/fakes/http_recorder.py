@@ -10,7 +10,8 @@ Stands in for any remote HTTP API in tests (a deploy system's webhook, PagerDuty
 
 A route is a method and a path (the query string is not part of it). Its replies are used in
 order and the last one repeats; a reply can also be a function of the request (for a fake
-with state). A request with no scripted route gets a 404 with a JSON error. Every request is
+with state). A request with no scripted route goes to the `fallback` responder if one is set
+(a fake that routes by itself), else gets a 404 with a JSON error. Every request is
 recorded before it is answered, with its exact body bytes and its headers (names lower-cased).
 """
 
@@ -75,6 +76,7 @@ class HttpRecorder:
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
         self._routes: dict[tuple[str, str], list[Responder]] = {}
+        self._fallback: Callable[[RecordedRequest], Reply] | None = None
         self._lock = threading.Lock()
         self._server = _QuietServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -90,6 +92,11 @@ class HttpRecorder:
             self._routes[(method.upper(), path)] = list(replies)
         return self
 
+    def fallback(self, responder: Callable[[RecordedRequest], Reply]) -> HttpRecorder:
+        """Answer every request that has no scripted route with `responder`."""
+        self._fallback = responder
+        return self
+
     def received(self, method: str | None = None, path: str | None = None) -> list[RecordedRequest]:
         """The requests recorded so far, optionally only those to `method` and/or `path`."""
         with self._lock:
@@ -100,15 +107,24 @@ class HttpRecorder:
             if (method is None or r.method == method.upper()) and (path is None or r.path == path)
         ]
 
+    def forget(self) -> None:
+        """Drop the requests recorded so far."""
+        with self._lock:
+            self.requests.clear()
+
     def _answer(self, request: RecordedRequest) -> Reply:
         with self._lock:
             self.requests.append(request)
             queue = self._routes.get((request.method, request.path))
-            if not queue:
+            fallback = self._fallback
+            if not queue and fallback is not None:
+                responder: Responder = fallback
+            elif not queue:
                 return Reply(
                     404, {"error": f"no scripted reply for {request.method} {request.path}"}
                 )
-            responder = queue.pop(0) if len(queue) > 1 else queue[0]
+            else:
+                responder = queue.pop(0) if len(queue) > 1 else queue[0]
         return responder(request) if callable(responder) else responder
 
     # Server

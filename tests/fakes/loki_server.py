@@ -9,7 +9,7 @@ in Loki's exact JSON shape. `/loki/api/v1/labels` and `/ready` answer too.
 Faults queue up (`fail`) and are served one per request before normal answers: a status with
 a body and headers (500, 429 with Retry-After, garbage with 200), or a delay. Required tenant,
 bearer token or basic credentials make requests without them fail with 401. Every request is
-recorded.
+recorded (the HTTP side is `HttpRecorder`'s).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.http_recorder import HttpRecorder, RecordedRequest, Reply
 
 
 @dataclass
@@ -140,11 +140,17 @@ class FakeLoki:
         self.token = token
         self.basic = basic
         self.max_entries = max_entries
-        self.requests: list[Request] = []
         self.faults: list[Fault] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.http = HttpRecorder().fallback(self._respond)
+        self.url = self.http.url
+
+    @property
+    def requests(self) -> list[Request]:
+        return [
+            Request(r.method, r.path, {k: v[-1] for k, v in r.query.items()}, r.headers)
+            for r in self.http.received()
+        ]
 
     def fail(self, *faults: Fault) -> None:
         """Serve these answers, one per request, before any normal answer."""
@@ -153,11 +159,6 @@ class FakeLoki:
 
     def queries(self) -> list[Request]:
         return [r for r in self.requests if r.path == "/loki/api/v1/query_range"]
-
-    def _take(self, request: Request) -> Fault | None:
-        with self._lock:
-            self.requests.append(request)
-            return self.faults.pop(0) if self.faults else None
 
     def _refusal(self, headers: Mapping[str, str]) -> tuple[int, str] | None:
         if self.tenant is not None and headers.get("x-scope-orgid") != self.tenant:
@@ -218,66 +219,28 @@ class FakeLoki:
         }
         return 200, body
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                url = urlsplit(self.path)
-                params = dict(parse_qsl(url.query, keep_blank_values=True))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                fault = fake._take(Request("GET", url.path, params, headers))
-                if fault is not None:
-                    if fault.delay_s:
-                        time.sleep(fault.delay_s)
-                    if fault.status is not None:
-                        self._send(fault.status, fault.body, fault.content_type, fault.headers)
-                        return
-                refusal = fake._refusal(headers)
-                if refusal is not None:
-                    self._send(refusal[0], refusal[1] + "\n", "text/plain; charset=utf-8")
-                    return
-                status, body = fake.answer(url.path, params)
-                if isinstance(body, str):
-                    self._send(status, body + "\n", "text/plain; charset=utf-8")
-                else:
-                    self._send(status, json.dumps(body), "application/json; charset=UTF-8")
-
-            def _send(
-                self,
-                status: int,
-                body: str,
-                content_type: str,
-                headers: Mapping[str, str] | None = None,
-            ) -> None:
-                data = body.encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("content-type", content_type)
-                    self.send_header("content-length", str(len(data)))
-                    for k, v in (headers or {}).items():
-                        self.send_header(k, v)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except OSError:
-                    pass  # the client gave up (a timeout test)
-
-        return Handler
+    def _respond(self, request: RecordedRequest) -> Reply:
+        with self._lock:
+            fault = self.faults.pop(0) if self.faults else None
+        if fault is not None and fault.status is not None:
+            headers = {"content-type": fault.content_type, **fault.headers}
+            return Reply(fault.status, fault.body, headers, delay_s=fault.delay_s)
+        delay = fault.delay_s if fault is not None else 0.0  # slow, then the normal answer
+        refusal = self._refusal(request.headers)
+        if refusal is not None:
+            return Reply(refusal[0], refusal[1] + "\n", delay_s=delay)
+        params = {k: v[-1] for k, v in request.query.items()}
+        status, body = self.answer(request.path, params)
+        if isinstance(body, str):
+            return Reply(status, body + "\n", delay_s=delay)
+        return Reply(status, body, {"content-type": "application/json; charset=UTF-8"}, delay)
 
     def start(self) -> FakeLoki:
-        # A short poll interval: `stop` waits up to one interval for the loop to notice.
-        thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        thread.start()
+        self.http.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.http.stop()
 
 
 @contextmanager
