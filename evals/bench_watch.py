@@ -29,7 +29,7 @@ from agent.bundle.model import Bundle
 from agent.bundle.reader import read_bundle
 from agent.judge.core import judge
 from agent.server.intake import Intake
-from agent.server.replay import BundleBackends
+from agent.server.replay import BundleBackends, deploy_started
 from agent.server.runtime import Runtime
 from evals.sim import generate_suite
 
@@ -47,25 +47,6 @@ class _Clock:
 
     def __call__(self) -> float:
         return self.t
-
-
-def _deploy_event(bundle: Bundle) -> tuple[dict[str, Any], str]:
-    m = bundle.manifest
-    start = m.deploy.started_at.timestamp()
-    event = {
-        "source": "generic",
-        "kind": "started",
-        "service": m.service,
-        "environment": m.environment,
-        "deploy_id": m.deploy.id,
-        "version": m.deploy.version,
-        "previous_version": m.deploy.previous_version,
-        "strategy": m.deploy.strategy.value,
-        "commit": None,
-        "started_at": start,
-        "at": start,
-    }
-    return event, f"generic:{m.deploy.id}:started"
 
 
 def _first_tier_steps(bundle: Bundle, grid: list[float]) -> dict[int, tuple[float, bool]]:
@@ -98,7 +79,7 @@ def watch_one(bundle: Bundle, folder: Path) -> dict[str, Any]:
     clock = _Clock(start)
     intake = Intake(folder / "vigil.db")
     runtime = Runtime(intake, BundleBackends([bundle]), clock=clock)
-    event, dedup = _deploy_event(bundle)
+    event, dedup = deploy_started(bundle)
     intake.accept_deploy(event, dedup, start)
     while runtime.work_once():
         pass

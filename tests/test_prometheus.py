@@ -267,26 +267,14 @@ def test_vigil_judge_live_finds_the_deploy_vigil_serve_recorded(
 
     from agent.cli import app
     from agent.server.intake import Intake
+    from agent.server.replay import deploy_started
 
     bundle = read_bundle(SUITE / "error_step-0001")
     m = bundle.manifest
     path = _config(tmp_path, "error_step-0001", loaded)
     db = tmp_path / "vigil.db"
-    start = m.deploy.started_at.timestamp()
-    event = {
-        "source": "generic",
-        "kind": "started",
-        "service": "reviews",
-        "environment": m.environment,
-        "deploy_id": m.deploy.id,
-        "version": m.deploy.version,
-        "previous_version": m.deploy.previous_version,
-        "strategy": "rolling",
-        "commit": None,
-        "started_at": start,
-        "at": start,
-    }
-    Intake(db).accept_deploy(event, "generic:test", start)
+    event, dedup = deploy_started(bundle)
+    Intake(db).accept_deploy(event, dedup, m.deploy.started_at.timestamp())
     at = m.deploy.started_at + timedelta(minutes=8)
     args = ["judge", "--live", "reviews", "--config", str(path), "--db", str(db), "--json"]
     result = CliRunner().invoke(app, [*args, "--at", at.isoformat()])

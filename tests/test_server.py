@@ -16,7 +16,7 @@ from agent.judge.core import judge
 from agent.server.app import WebhookAuth, create_app
 from agent.server.intake import Intake
 from agent.server.metrics import ServerMetrics
-from agent.server.replay import BundleBackends
+from agent.server.replay import BundleBackends, deploy_started
 from agent.server.runtime import Runtime
 
 SUITE = Path(__file__).resolve().parent.parent / "evals" / "suites" / "small"
@@ -60,22 +60,7 @@ def _alert(name: str) -> dict[str, Any]:
 
 
 def _deploy_record(name: str, kind: str = "started") -> tuple[dict[str, Any], str]:
-    m = read_bundle(SUITE / name).manifest
-    start = m.deploy.started_at.timestamp()
-    record = {
-        "source": "generic",
-        "kind": kind,
-        "service": m.service,
-        "environment": m.environment,
-        "deploy_id": m.deploy.id,
-        "version": m.deploy.version,
-        "previous_version": m.deploy.previous_version,
-        "strategy": m.deploy.strategy.value,
-        "commit": None,
-        "started_at": start,
-        "at": start,
-    }
-    return record, f"generic:{m.deploy.id}:{kind}"
+    return deploy_started(read_bundle(SUITE / name), kind)
 
 
 def test_an_alert_is_committed_before_it_is_acknowledged_and_resends_change_nothing(

@@ -27,7 +27,7 @@ from agent.links import ChangeLinks, change_links
 from agent.server.app import create_app
 from agent.server.intake import Intake
 from agent.server.metrics import ServerMetrics
-from agent.server.replay import BundleBackends
+from agent.server.replay import BundleBackends, deploy_started
 from agent.server.runtime import Runtime
 from agent.slack import SlackBridge, SlackSettings, mount_slack
 from agent.slack.blocks import APPROVE, HOLD, RESUME, text_message
@@ -132,22 +132,8 @@ class Vigil:
     # ------------------------------------------------------------------ the server's side
 
     def deploy(self, name: str) -> None:
-        m = self.bundles[name].manifest
-        start = m.deploy.started_at.timestamp()
-        record = {
-            "source": "generic",
-            "kind": "started",
-            "service": m.service,
-            "environment": m.environment,
-            "deploy_id": m.deploy.id,
-            "version": m.deploy.version,
-            "previous_version": m.deploy.previous_version,
-            "strategy": m.deploy.strategy.value,
-            "commit": None,
-            "started_at": start,
-            "at": start,
-        }
-        self.intake.accept_deploy(record, f"generic:{m.deploy.id}:started", self.clock())
+        record, dedup = deploy_started(self.bundles[name])
+        self.intake.accept_deploy(record, dedup, self.clock())
         self.drain()
 
     def alert(self, name: str, *, status: str = "firing", at: float | None = None) -> str:
@@ -884,24 +870,12 @@ def test_vigil_slack_socket_connects_and_answers_over_the_socket(
     from tests.fakes.slack_socket import FakeSocketMode
 
     db = tmp_path / "vigil.db"
-    m = read_bundle(SUITE / "error_step-0001").manifest
-    start = m.deploy.started_at.timestamp()
-    record = {
-        "source": "generic",
-        "kind": "started",
-        "service": m.service,
-        "environment": m.environment,
-        "deploy_id": m.deploy.id,
-        "version": m.deploy.version,
-        "previous_version": m.deploy.previous_version,
-        "strategy": m.deploy.strategy.value,
-        "commit": None,
-        "started_at": start,
-        "at": start,
-    }
+    bundle = read_bundle(SUITE / "error_step-0001")
+    m = bundle.manifest
+    record, dedup = deploy_started(bundle)
     intake = Intake(db)
-    intake.accept_deploy(record, f"generic:{m.deploy.id}:started", start)
-    Runtime(intake, BundleBackends([read_bundle(SUITE / "error_step-0001")])).work_once()
+    intake.accept_deploy(record, dedup, m.deploy.started_at.timestamp())
+    Runtime(intake, BundleBackends([bundle])).work_once()
     env = {
         **os.environ,
         "SLACK_BOT_TOKEN": TOKEN,

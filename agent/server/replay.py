@@ -3,6 +3,8 @@ demo and the tests. Nothing after the clock's `now` is ever read."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from agent.audit import AuditLog
 from agent.backends.base import Actuator, DeployInfo, Escalator, SourceUnavailable
 from agent.backends.recording import RecordingActuator, RecordingEscalator
@@ -16,6 +18,27 @@ from agent.links import ChangeLinks
 from agent.server.runtime import Window
 from tools.bundle import bundle_context
 from tools.context import ToolContext
+
+
+def deploy_started(bundle: Bundle, kind: str = "started") -> tuple[dict[str, Any], str]:
+    """A recorded deploy as the intake stores a generic deploy event (the record and its
+    dedup key): how the demo, the tests and the evals announce a bundle's deploy."""
+    m = bundle.manifest
+    start = m.deploy.started_at.timestamp()
+    record = {
+        "source": "generic",
+        "kind": kind,
+        "service": m.service,
+        "environment": m.environment,
+        "deploy_id": m.deploy.id,
+        "version": m.deploy.version,
+        "previous_version": m.deploy.previous_version,
+        "strategy": m.deploy.strategy.value,
+        "commit": None,
+        "started_at": start,
+        "at": start,
+    }
+    return record, f"generic:{m.deploy.id}:{kind}"
 
 
 class BundleBackends:
