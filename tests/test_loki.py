@@ -329,7 +329,7 @@ def test_unreachable_loki_is_retried_then_unavailable(client: httpx.Client) -> N
     with pytest.raises(SourceUnavailable) as err:
         read_all(source)
     message = str(err.value)
-    assert message.startswith(f"loki: cannot reach {url} (3 attempts)")
+    assert message.startswith(f"loki: cannot reach {url} (3 tries)")
     assert "\n" not in message
     assert sleeps == [0.25, 0.5]
 
@@ -346,7 +346,7 @@ def test_a_slow_loki_times_out(client: httpx.Client) -> None:
         fake.fail(Fault(status=None, delay_s=0.5))
         with pytest.raises(SourceUnavailable) as err:
             read_all(loki(fake, client, timeout_s=0.1))
-    assert str(err.value) == f"loki: no answer from {fake.url} within 0.1s (1 attempt)"
+    assert str(err.value) == f"loki: no answer from {fake.url} within 0.1s (1 try)"
 
 
 def test_5xx_and_429_are_retried_then_succeed(client: httpx.Client) -> None:
@@ -373,7 +373,7 @@ def test_persistent_5xx_names_the_status_and_lokis_reason(client: httpx.Client) 
         with pytest.raises(SourceUnavailable) as err:
             read_all(loki(fake, client))
     assert str(err.value) == (
-        "loki: HTTP 500 from /loki/api/v1/query_range after 3 attempts: "
+        "loki: HTTP 500 from /loki/api/v1/query_range after 3 tries: "
         "rpc error: code = Unavailable desc = ingester down"
     )
 

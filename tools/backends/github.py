@@ -31,7 +31,6 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 from pydantic import BaseModel, ValidationError
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from agent.backends.base import DeployInfo, SourceUnavailable
 from agent.errors import ConfigError
@@ -45,7 +44,7 @@ from tools.backends.git import (
     note,
     ref_for,
 )
-from tools.backends.http import header_seconds
+from tools.backends.http import Backoff, GaveUp, Retry, header_seconds, retried, short, tries_text
 
 API_URL = "https://api.github.com"
 DIFF_MEDIA_TYPE = "application/vnd.github.diff"
@@ -56,7 +55,6 @@ PAGE_SIZE = 100  # the compare API's largest page of commits
 _log = logging.getLogger(__name__)
 _OWNER_REPO = re.compile(r"[\w.-]+/[\w.-]+")
 _ERROR_BYTES = 64_000  # of an error answer read for its message
-_ERROR_CHARS = 300
 
 
 class _Person(BaseModel):
@@ -102,18 +100,10 @@ class _Answer:
         try:
             data = json.loads(text)
         except ValueError:
-            return _short(text)
+            return short(text)
         if isinstance(data, dict) and isinstance(data.get("message"), str):
-            return _short(data["message"])
-        return _short(text)
-
-
-class _Retry(Exception):
-    """A 5xx answer: tried again, and reported when the tries run out."""
-
-    def __init__(self, answer: _Answer) -> None:
-        super().__init__(answer.status)
-        self.answer = answer
+            return short(data["message"])
+        return short(text)
 
 
 class GitHubChangeSource:
@@ -156,13 +146,10 @@ class GitHubChangeSource:
         self._client = client
         self._token = token
         self.timeout_s = timeout_s
-        self.attempts = attempts
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
+        self._backoff = Backoff(attempts, backoff_s, max_backoff_s, sleep)
         self.max_diff_bytes = max_diff_bytes
         self.max_commits = max_commits
         self.page_size = page_size
-        self._sleep = sleep
 
     # Ranges
 
@@ -295,7 +282,7 @@ class GitHubChangeSource:
                 path = f"{self._repo_path()}/commits/{quote(ref, safe='/')}"
                 if self._get(path, JSON_MEDIA_TYPE, what=f"commit {ref}").status in (404, 422):
                     return SourceUnavailable(
-                        f"github: unknown version {_short(version, 80)!r}: no commit at "
+                        f"github: unknown version {short(version, 80)!r}: no commit at "
                         f"{ref!r} in {self.owner_repo}"
                     )
         except SourceUnavailable:
@@ -347,33 +334,30 @@ class GitHubChangeSource:
         diff: bool = False,
     ) -> _Answer:
         """One GET, retried on 5xx and refused connections; 2xx-4xx answers are returned."""
-        retrying = Retrying(
-            retry=retry_if_exception(_retryable),
-            wait=self._wait,
-            stop=stop_after_attempt(self.attempts),
-            sleep=self._sleep,
-            reraise=True,
-        )
-        tries = 0
+
+        def send() -> _Answer:
+            answer = self._once(path, accept, params, diff)
+            if answer.status >= 500:
+                after = header_seconds(answer.headers.get("retry-after"))
+                raise Retry(answer, answer.status, after)
+            return answer
+
         try:
-            for attempt in retrying:
-                with attempt:
-                    tries += 1
-                    answer = self._once(path, accept, params, diff)
-                    if answer.status >= 500:
-                        raise _Retry(answer)
-        except _Retry as exc:
-            after = f" after {_tries(tries)}" if tries > 1 else ""
+            answer, _ = retried(send, self._backoff, _RETRY_ON)
+        except GaveUp as failed:
+            error, tries = failed.error, failed.tries
+            if isinstance(error, Retry):
+                after = f" after {tries_text(tries)}" if tries > 1 else ""
+                raise SourceUnavailable(
+                    f"github: HTTP {error.status} from {what}{after}: {error.answer.message}"
+                ) from None
+            if isinstance(error, httpx.TimeoutException):
+                raise SourceUnavailable(
+                    f"github: no answer from {self.where} within {self.timeout_s:g}s ({what})"
+                ) from None
             raise SourceUnavailable(
-                f"github: HTTP {exc.answer.status} from {what}{after}: {exc.answer.message}"
-            ) from None
-        except httpx.TimeoutException:
-            raise SourceUnavailable(
-                f"github: no answer from {self.where} within {self.timeout_s:g}s ({what})"
-            ) from None
-        except httpx.TransportError as exc:
-            raise SourceUnavailable(
-                f"github: cannot reach {self.where} ({_tries(tries)}): {_short(str(exc)) or exc!r}"
+                f"github: cannot reach {self.where} ({tries_text(tries)}): "
+                f"{short(str(error)) or repr(error)}"
             ) from None
         return answer
 
@@ -397,20 +381,9 @@ class GitHubChangeSource:
             data = bytes(body) if limit is None else bytes(body[:limit])
             return _Answer(response.status_code, response.headers, data)
 
-    def _wait(self, state: RetryCallState) -> float:
-        delay: float = min(self.max_backoff_s, self.backoff_s * 2.0 ** (state.attempt_number - 1))
-        exc = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(exc, _Retry):
-            after = header_seconds(exc.answer.headers.get("retry-after"))
-            if after is not None:
-                delay = min(self.max_backoff_s, max(delay, after))
-        return delay
 
-
-def _retryable(exc: BaseException) -> bool:
-    return isinstance(
-        exc, _Retry | httpx.ConnectError | httpx.ConnectTimeout | httpx.RemoteProtocolError
-    )
+# Refused or broken connections are worth another try; a read that timed out is not.
+_RETRY_ON = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError)
 
 
 def _commit_info(commit: _Commit) -> CommitInfo:
@@ -435,15 +408,6 @@ def _when(headers: httpx.Headers) -> str:
         at = datetime.fromtimestamp(reset, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return f"the limit resets at {at}"
     return "try again later"
-
-
-def _tries(n: int) -> str:
-    return f"{n} tr{'y' if n == 1 else 'ies'}"
-
-
-def _short(text: str, limit: int = _ERROR_CHARS) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _first(exc: ValidationError) -> str:

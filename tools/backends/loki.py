@@ -30,12 +30,19 @@ from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from agent.backends.base import SourceUnavailable
 from agent.bundle.model import LogLine
 from agent.errors import ConfigError
-from tools.backends.http import header_seconds
+from tools.backends.http import (
+    Backoff,
+    GaveUp,
+    Retry,
+    retried,
+    short,
+    tries_text,
+    unless_busy,
+)
 from tools.backends.logfile import normalize_level, parse_line
 
 QUERY_RANGE = "/loki/api/v1/query_range"
@@ -103,15 +110,6 @@ class _Entry:
     key: tuple[str, str]  # (stream labels, line): tells a re-read entry from a new one
 
 
-class _Retry(Exception):
-    """A retryable answer (429 or 5xx); carries the response for the final error message."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        super().__init__(response.status_code)
-        self.response = response
-        self.retry_after = header_seconds(response.headers.get("retry-after"))
-
-
 class LokiLogSource:
     """`LogSource` over Loki. Secrets (`token`, `basic_auth`) only go into request headers.
 
@@ -166,14 +164,11 @@ class LokiLogSource:
         self._token = token
         self._basic = basic_auth
         self.timeout_s = timeout_s
-        self.attempts = attempts
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
+        self._backoff = Backoff(attempts, backoff_s, max_backoff_s, sleep)
         self.page_size = page_size
         self.max_pages = max_pages
         self.level_label = level_label
         self.ignore_case = ignore_case
-        self._sleep = sleep
         self.last_read: LokiRead | None = None
 
     def close(self) -> None:
@@ -270,7 +265,7 @@ class LokiLogSource:
         except ValidationError as exc:
             raise SourceUnavailable(f"loki: unexpected answer to labels: {_first(exc)}") from None
         if answer.status != "success":
-            raise SourceUnavailable(f"loki: labels failed: {_short(answer.error or answer.status)}")
+            raise SourceUnavailable(f"loki: labels failed: {short(answer.error or answer.status)}")
 
     # HTTP
 
@@ -287,8 +282,8 @@ class LokiLogSource:
         try:
             answer = _QueryAnswer.model_validate(body)
             if answer.status != "success":
-                reason = _short(answer.error or f"status {answer.status!r}")
-                raise SourceUnavailable(f"loki: query {_short(query, 120)} failed: {reason}")
+                reason = short(answer.error or f"status {answer.status!r}")
+                raise SourceUnavailable(f"loki: query {short(query, 120)} failed: {reason}")
             if answer.data is None:
                 raise SourceUnavailable("loki: answer has no data")
             if answer.data.result_type != "streams":
@@ -318,45 +313,24 @@ class LokiLogSource:
             headers["Authorization"] = f"Bearer {self._token}"
         return headers
 
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(exc, _Retry) and exc.retry_after is not None:
-            return min(exc.retry_after, self.max_backoff_s)
-        return float(min(self.max_backoff_s, self.backoff_s * 2 ** (state.attempt_number - 1)))
-
     def _get(self, path: str, params: dict[str, str]) -> Any:
         auth = httpx.BasicAuth(*self._basic) if self._basic is not None else None
-        retrying = Retrying(
-            retry=retry_if_exception(_retryable),
-            wait=self._wait,
-            stop=stop_after_attempt(self.attempts),
-            sleep=self._sleep,
-            reraise=True,
-        )
-        tries = 0
+
+        def send() -> httpx.Response:
+            return unless_busy(
+                self._client.get(
+                    self.base_url + path,
+                    params=params,
+                    headers=self._headers(),
+                    auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
+                    timeout=self.timeout_s,
+                )
+            )
+
         try:
-            for attempt in retrying:
-                with attempt:
-                    tries += 1
-                    response = self._client.get(
-                        self.base_url + path,
-                        params=params,
-                        headers=self._headers(),
-                        auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
-                        timeout=self.timeout_s,
-                    )
-                    if response.status_code == 429 or response.status_code >= 500:
-                        raise _Retry(response)
-        except _Retry as exc:
-            raise self._http_error(path, exc.response, tries) from None
-        except httpx.TimeoutException:
-            raise SourceUnavailable(
-                f"loki: no answer from {self.where} within {self.timeout_s:g}s ({_tries(tries)})"
-            ) from None
-        except httpx.TransportError as exc:
-            raise SourceUnavailable(
-                f"loki: cannot reach {self.where} ({_tries(tries)}): {_short(str(exc)) or exc!r}"
-            ) from None
+            response, tries = retried(send, self._backoff, _RETRY_ON)
+        except GaveUp as failed:
+            raise self._failure(path, failed) from None
         if response.status_code >= 400:
             raise self._http_error(path, response, tries)
         try:
@@ -364,23 +338,34 @@ class LokiLogSource:
         except ValueError:
             kind = response.headers.get("content-type", "no content type")
             raise SourceUnavailable(
-                f"loki: answer from {path} is not JSON ({kind}): {_short(response.text, 80)!r}"
+                f"loki: answer from {path} is not JSON ({kind}): {short(response.text, 80)!r}"
             ) from None
+
+    def _failure(self, path: str, failed: GaveUp) -> SourceUnavailable:
+        error, tries = failed.error, failed.tries
+        if isinstance(error, Retry):
+            return self._http_error(path, error.answer, tries)
+        if isinstance(error, httpx.TimeoutException):
+            waited = f"{self.timeout_s:g}s ({tries_text(tries)})"
+            return SourceUnavailable(f"loki: no answer from {self.where} within {waited}")
+        return SourceUnavailable(
+            f"loki: cannot reach {self.where} ({tries_text(tries)}): "
+            f"{short(str(error), _ERROR_CHARS) or repr(error)}"
+        )
 
     def _http_error(self, path: str, response: httpx.Response, tries: int) -> SourceUnavailable:
         text = response.text
         body = _json_or_none(text)
         if isinstance(body, dict) and isinstance(body.get("error") or body.get("message"), str):
             text = body.get("error") or body["message"]
-        after = f" after {_tries(tries)}" if tries > 1 else ""
-        reason = _short(text) or response.reason_phrase
+        after = f" after {tries_text(tries)}" if tries > 1 else ""
+        reason = short(text) or response.reason_phrase
         return SourceUnavailable(f"loki: HTTP {response.status_code} from {path}{after}: {reason}")
 
 
-def _retryable(exc: BaseException) -> bool:
-    return isinstance(
-        exc, _Retry | httpx.ConnectError | httpx.ConnectTimeout | httpx.RemoteProtocolError
-    )
+# Refused or broken connections are worth another try; a read that timed out is not (Loki
+# was working on it: asking again would only pile up the same query).
+_RETRY_ON = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError)
 
 
 def _log_line(entry: _Entry, service: str) -> LogLine:
@@ -429,15 +414,6 @@ def _ns(seconds: float, rounding: str) -> int:
 
 def _datetime(ns: int) -> datetime:
     return _EPOCH + timedelta(microseconds=ns // 1000)
-
-
-def _tries(n: int) -> str:
-    return "1 attempt" if n == 1 else f"{n} attempts"
-
-
-def _short(text: str, limit: int = _ERROR_CHARS) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _first(exc: ValidationError) -> str:

@@ -29,11 +29,18 @@ from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from agent.backends.base import ActionOutcome, SourceUnavailable
 from agent.errors import ConfigError
-from tools.backends.http import header_seconds
+from tools.backends.http import (
+    Backoff,
+    GaveUp,
+    Retry,
+    retried,
+    short,
+    tries_text,
+    unless_busy,
+)
 
 EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 SUMMARY_CHARS = 1024  # PagerDuty's limit on payload.summary
@@ -105,21 +112,8 @@ class _Answer(BaseModel):
     errors: list[Any] = Field(default_factory=list)
 
 
-class _Retry(Exception):
-    """A retryable answer (429 or 5xx); carries the response for the wait and the message."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        super().__init__(response.status_code)
-        self.response = response
-        self.retry_after = header_seconds(response.headers.get("retry-after"))
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _tries(n: int) -> str:
-    return f"{n} tr{'y' if n == 1 else 'ies'}"
 
 
 class PagerDutyEscalator:
@@ -154,11 +148,8 @@ class PagerDutyEscalator:
         self.where = f"{parts.hostname}{port}{parts.path}"
         self.source = source
         self.dedup_key_for = dedup_key_for
-        self.attempts = attempts
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
+        self._backoff = Backoff(attempts, backoff_s, max_backoff_s, sleep)
         self.timeout_s = timeout_s
-        self._sleep = sleep
         self._clock = clock
         self._services: dict[str, str] = {}  # dedup key -> service, for ack/resolve outcomes
         self.calls: list[ActionOutcome] = []
@@ -236,45 +227,33 @@ class PagerDutyEscalator:
 
     # HTTP
 
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(exc, _Retry) and exc.retry_after is not None:
-            return min(exc.retry_after, self.max_backoff_s)
-        return float(min(self.max_backoff_s, self.backoff_s * 2 ** (state.attempt_number - 1)))
-
     def _send(self, event: _Event) -> str:
         """Enqueue one event; the dedup key PagerDuty used."""
         body = event.model_dump(mode="json", exclude_none=True)
-        retrying = Retrying(
-            retry=retry_if_exception(lambda e: isinstance(e, _Retry | httpx.TransportError)),
-            wait=self._wait,
-            stop=stop_after_attempt(self.attempts),
-            sleep=self._sleep,
-            reraise=True,
-        )
-        tries = 0
+
+        def send() -> httpx.Response:
+            return unless_busy(
+                self._client.post(
+                    self.url,
+                    json=body,
+                    headers={"Accept": "application/json", "User-Agent": "vigil"},
+                    timeout=self.timeout_s,
+                )
+            )
+
         try:
-            for attempt in retrying:
-                with attempt:
-                    tries += 1
-                    response = self._client.post(
-                        self.url,
-                        json=body,
-                        headers={"Accept": "application/json", "User-Agent": "vigil"},
-                        timeout=self.timeout_s,
-                    )
-                    if response.status_code == 429 or response.status_code >= 500:
-                        raise _Retry(response)
-        except _Retry as exc:
-            raise self._error(exc.response, tries) from None
-        except httpx.TimeoutException:
+            response, tries = retried(send, self._backoff)
+        except GaveUp as failed:
+            error, tries = failed.error, failed.tries
+            if isinstance(error, Retry):
+                raise self._error(error.answer, tries) from None
+            if isinstance(error, httpx.TimeoutException):
+                raise self._unavailable(
+                    f"no answer from {self.where} within {self.timeout_s:g}s ({tries_text(tries)})"
+                ) from None
             raise self._unavailable(
-                f"no answer from {self.where} within {self.timeout_s:g}s ({_tries(tries)})"
-            ) from None
-        except httpx.TransportError as exc:
-            reason = " ".join(str(exc).split()) or type(exc).__name__
-            raise self._unavailable(
-                f"cannot reach {self.where} ({_tries(tries)}): {reason}"
+                f"cannot reach {self.where} ({tries_text(tries)}): "
+                f"{short(str(error)) or type(error).__name__}"
             ) from None
         if response.status_code >= 300:
             raise self._error(response, tries)
@@ -295,7 +274,7 @@ class PagerDutyEscalator:
 
     def _error(self, response: httpx.Response, tries: int) -> SourceUnavailable:
         code = response.status_code
-        after = f" after {_tries(tries)}" if tries > 1 else ""
+        after = f" after {tries_text(tries)}" if tries > 1 else ""
         answer = self._answer(response)
         said = ""
         if answer is not None:

@@ -43,10 +43,17 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from agent.backends.base import ActionOutcome, DeployInfo, SourceUnavailable
 from agent.errors import ConfigError
+from tools.backends.http import (
+    Backoff,
+    GaveUp,
+    Retry,
+    retried,
+    tries_text,
+    unless_busy,
+)
 
 SIGNATURE_HEADER = "X-Vigil-Signature-256"
 TIMESTAMP_HEADER = "X-Vigil-Timestamp"
@@ -128,14 +135,6 @@ class _RolloutStatus(BaseModel):
 # HTTP
 
 
-class _Retry(Exception):
-    """A retryable answer (429 or 5xx); carries the response for the final message."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        super().__init__(response.status_code)
-        self.response = response
-
-
 @dataclass(frozen=True)
 class _Delivery:
     already_done: bool
@@ -153,10 +152,6 @@ def _where(url: str, system: str) -> str:
 def _short(text: str, limit: int = _ERROR_CHARS) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _tries(n: int) -> str:
-    return f"{n} tr{'y' if n == 1 else 'ies'}"
 
 
 def _reason(response: httpx.Response) -> str:
@@ -203,14 +198,8 @@ class _SignedPoster:
         self.where = _where(url, system)
         self._secret = secret
         self._client = client
-        self.attempts = attempts
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
+        self._backoff = Backoff(attempts, backoff_s, max_backoff_s, sleep)
         self.timeout_s = timeout_s
-        self._sleep = sleep
-
-    def _wait(self, state: RetryCallState) -> float:
-        return float(min(self.max_backoff_s, self.backoff_s * 2 ** (state.attempt_number - 1)))
 
     def post(self, body: bytes, *, unix_ts: str, key: str) -> _Delivery:
         headers = {
@@ -221,34 +210,26 @@ class _SignedPoster:
             IDEMPOTENCY_HEADER: key,
             "User-Agent": "vigil",
         }
-        retrying = Retrying(
-            retry=retry_if_exception(lambda e: isinstance(e, _Retry | httpx.TransportError)),
-            wait=self._wait,
-            stop=stop_after_attempt(self.attempts),
-            sleep=self._sleep,
-            reraise=True,
-        )
-        tries = 0
+
+        def send() -> httpx.Response:
+            return unless_busy(
+                self._client.post(self.url, content=body, headers=headers, timeout=self.timeout_s)
+            )
+
         try:
-            for attempt in retrying:
-                with attempt:
-                    tries += 1
-                    response = self._client.post(
-                        self.url, content=body, headers=headers, timeout=self.timeout_s
-                    )
-                    if response.status_code == 429 or response.status_code >= 500:
-                        raise _Retry(response)
-        except _Retry as exc:
-            raise self._http_error(exc.response, tries) from None
-        except httpx.TimeoutException:
+            response, tries = retried(send, self._backoff)
+        except GaveUp as failed:
+            error, tries = failed.error, failed.tries
+            if isinstance(error, Retry):
+                raise self._http_error(error.answer, tries) from None
+            if isinstance(error, httpx.TimeoutException):
+                raise SourceUnavailable(
+                    f"{self.system}: no answer from {self.where} within {self.timeout_s:g}s "
+                    f"({tries_text(tries)})"
+                ) from None
             raise SourceUnavailable(
-                f"{self.system}: no answer from {self.where} within {self.timeout_s:g}s "
-                f"({_tries(tries)})"
-            ) from None
-        except httpx.TransportError as exc:
-            raise SourceUnavailable(
-                f"{self.system}: cannot reach {self.where} ({_tries(tries)}): "
-                f"{_short(str(exc)) or type(exc).__name__}"
+                f"{self.system}: cannot reach {self.where} ({tries_text(tries)}): "
+                f"{_short(str(error)) or type(error).__name__}"
             ) from None
         if response.status_code == 409:
             return _Delivery(already_done=True, note=_reason(response))
@@ -271,7 +252,7 @@ class _SignedPoster:
             ) from None
 
     def _http_error(self, response: httpx.Response, tries: int) -> SourceUnavailable:
-        after = f" after {_tries(tries)}" if tries > 1 else ""
+        after = f" after {tries_text(tries)}" if tries > 1 else ""
         return SourceUnavailable(
             f"{self.system}: HTTP {response.status_code} from {self.where}{after}: "
             f"{_reason(response)}"
