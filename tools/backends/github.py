@@ -44,7 +44,16 @@ from tools.backends.git import (
     note,
     ref_for,
 )
-from tools.backends.http import Backoff, GaveUp, Retry, header_seconds, retried, short, tries_text
+from tools.backends.http import (
+    Backoff,
+    GaveUp,
+    Retry,
+    header_seconds,
+    network_failure,
+    retried,
+    short,
+    tries_text,
+)
 
 API_URL = "https://api.github.com"
 DIFF_MEDIA_TYPE = "application/vnd.github.diff"
@@ -351,14 +360,8 @@ class GitHubChangeSource:
                 raise SourceUnavailable(
                     f"github: HTTP {error.status} from {what}{after}: {error.answer.message}"
                 ) from None
-            if isinstance(error, httpx.TimeoutException):
-                raise SourceUnavailable(
-                    f"github: no answer from {self.where} within {self.timeout_s:g}s ({what})"
-                ) from None
-            raise SourceUnavailable(
-                f"github: cannot reach {self.where} ({tries_text(tries)}): "
-                f"{short(str(error)) or repr(error)}"
-            ) from None
+            failure = network_failure(error, self.where, self.timeout_s, tries, what)
+            raise SourceUnavailable(f"github: {failure}") from None
         return answer
 
     def _once(self, path: str, accept: str, params: dict[str, str] | None, diff: bool) -> _Answer:

@@ -97,6 +97,17 @@ def _retry_after(state: RetryCallState) -> float | None:
     return exc.retry_after if isinstance(exc, Retry) else None
 
 
+def network_failure(
+    error: httpx.TransportError, where: str, timeout_s: float, tries: int, what: str = ""
+) -> str:
+    """What went wrong on the way to `where`, for a SourceUnavailable (no secrets: `where` is
+    the caller's credential-free address, and httpx's messages carry none)."""
+    if isinstance(error, httpx.TimeoutException):
+        return f"no answer from {where} within {timeout_s:g}s ({what or tries_text(tries)})"
+    reason = short(str(error)) or type(error).__name__
+    return f"cannot reach {where} ({tries_text(tries)}): {reason}"
+
+
 def tries_text(n: int) -> str:
     return f"{n} tr{'y' if n == 1 else 'ies'}"
 

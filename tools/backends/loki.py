@@ -38,6 +38,7 @@ from tools.backends.http import (
     Backoff,
     GaveUp,
     Retry,
+    network_failure,
     retried,
     short,
     tries_text,
@@ -345,12 +346,8 @@ class LokiLogSource:
         error, tries = failed.error, failed.tries
         if isinstance(error, Retry):
             return self._http_error(path, error.answer, tries)
-        if isinstance(error, httpx.TimeoutException):
-            waited = f"{self.timeout_s:g}s ({tries_text(tries)})"
-            return SourceUnavailable(f"loki: no answer from {self.where} within {waited}")
         return SourceUnavailable(
-            f"loki: cannot reach {self.where} ({tries_text(tries)}): "
-            f"{short(str(error), _ERROR_CHARS) or repr(error)}"
+            "loki: " + network_failure(error, self.where, self.timeout_s, tries)
         )
 
     def _http_error(self, path: str, response: httpx.Response, tries: int) -> SourceUnavailable:

@@ -36,8 +36,8 @@ from tools.backends.http import (
     Backoff,
     GaveUp,
     Retry,
+    network_failure,
     retried,
-    short,
     tries_text,
     unless_busy,
 )
@@ -247,14 +247,8 @@ class PagerDutyEscalator:
             error, tries = failed.error, failed.tries
             if isinstance(error, Retry):
                 raise self._error(error.answer, tries) from None
-            if isinstance(error, httpx.TimeoutException):
-                raise self._unavailable(
-                    f"no answer from {self.where} within {self.timeout_s:g}s ({tries_text(tries)})"
-                ) from None
-            raise self._unavailable(
-                f"cannot reach {self.where} ({tries_text(tries)}): "
-                f"{short(str(error)) or type(error).__name__}"
-            ) from None
+            failure = network_failure(error, self.where, self.timeout_s, tries)
+            raise self._unavailable(failure) from None
         if response.status_code >= 300:
             raise self._error(response, tries)
         answer = self._answer(response)

@@ -50,6 +50,7 @@ from tools.backends.http import (
     Backoff,
     GaveUp,
     Retry,
+    network_failure,
     retried,
     tries_text,
     unless_busy,
@@ -222,15 +223,8 @@ class _SignedPoster:
             error, tries = failed.error, failed.tries
             if isinstance(error, Retry):
                 raise self._http_error(error.answer, tries) from None
-            if isinstance(error, httpx.TimeoutException):
-                raise SourceUnavailable(
-                    f"{self.system}: no answer from {self.where} within {self.timeout_s:g}s "
-                    f"({tries_text(tries)})"
-                ) from None
-            raise SourceUnavailable(
-                f"{self.system}: cannot reach {self.where} ({tries_text(tries)}): "
-                f"{_short(str(error)) or type(error).__name__}"
-            ) from None
+            failure = network_failure(error, self.where, self.timeout_s, tries)
+            raise SourceUnavailable(f"{self.system}: {failure}") from None
         if response.status_code == 409:
             return _Delivery(already_done=True, note=_reason(response))
         if response.status_code >= 300:
