@@ -10,8 +10,6 @@ from pydantic import BaseModel, ConfigDict
 
 from agent.bundle.model import SignalKind
 
-# --------------------------------------------------------------------------- the evidence
-
 
 class RegressedSignal(BaseModel):
     """A signal the judge found regressed, e.g. `latency_p95` of kind `latency`."""

@@ -14,8 +14,6 @@ from agent.suspects.evidence import RegressedSignal
 from agent.suspects.text import FileText
 from agent.suspects.weights import CONFIG, HINT_MAX, MIGRATION_PATH, NEARBY, Role
 
-# --------------------------------------------------------------------------- (3) kind hints
-
 
 @dataclass(frozen=True)
 class Hint:

@@ -18,8 +18,6 @@ from agent.suspects.weights import (
     OUTER_FRAME,
 )
 
-# --------------------------------------------------------------------------- (1) mentions
-
 EXTENSIONS = (
     "py|pyx|go|js|mjs|cjs|ts|tsx|jsx|java|kt|kts|scala|rb|rs|cs|php|swift|c|cc|cpp|h|hpp|"
     "ex|exs|erl|clj|sql|ya?ml|json|toml|ini|cfg|conf|properties|xml|html|sh|tf|proto"

@@ -13,8 +13,6 @@ from agent.suspects.mentions import Mention, mention_score, mentions_in
 from agent.suspects.text import EvidenceText, FileText, evidence_text, file_text, text_score
 from agent.suspects.weights import DAMPED, SCALE, SIZE_MAX, TERMS, role_of
 
-# --------------------------------------------------------------------------- ranking
-
 
 def rank_suspects(change: Change, evidence: Evidence) -> list[Suspect]:
     """Every changed file, most likely culprit first; deterministic, ties broken by path."""

@@ -12,8 +12,6 @@ from agent.suspects.change import ChangedFile
 from agent.suspects.evidence import Evidence
 from agent.suspects.weights import IDENTIFIER, LITERAL, NEARBY, TERMS, TEXT_MAX, WORD
 
-# --------------------------------------------------------------------------- (2) shared text
-
 TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SUBWORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+")
 LITERAL_RE = re.compile(r"\"((?:\\.|[^\"\\])*)\"|'((?:\\.|[^'\\])*)'")
