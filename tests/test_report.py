@@ -25,7 +25,7 @@ from agent.judge.core import judge
 from agent.judge.replay import look_times, replay
 from agent.judge.vigil import VigilJudge
 from agent.report import build_report, render_html, render_markdown
-from agent.report_charts import DPI, FIGSIZE, signal_figure
+from agent.report.charts import DPI, FIGSIZE, signal_figure
 from tests import builders
 from tests.promserver import (
     PROMETHEUS,

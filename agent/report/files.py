@@ -25,7 +25,7 @@ def default_out(deploy_id: str) -> Path:
 
 def write_report(bundle: Bundle, report: HealthReport, out: Path) -> ReportFiles:
     """Charts, then `report.md`, `report.json` and `report.html`, in `out`."""
-    from agent.report_charts import chart_png
+    from agent.report.charts import chart_png
 
     try:
         (out / "charts").mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from agent.bundle.model import Bundle, SignalSpec, SignalUnit
-from agent.report import HealthReport, SignalReport
+from agent.report.model import HealthReport, SignalReport
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
