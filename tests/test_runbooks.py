@@ -12,15 +12,12 @@ import pytest
 from typer.testing import CliRunner
 
 from agent.bundle.reader import read_bundle
-from agent.cli_runbook import (
-    gather_facts,
-    generate_runbook,
-    plain_runbook,
-    runbook_app,
-    service_history,
-)
+from agent.cli_runbook import runbook_app
 from agent.config import load_config
 from agent.guard import GuardPolicy
+from agent.runbook_facts import gather_facts, service_history
+from agent.runbook_generate import generate_runbook
+from agent.runbook_plain import plain_runbook
 from agent.runbooks import (
     DEFAULT_DIR,
     PlanContext,

@@ -7,9 +7,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import (
-    BeforeValidator,
-)
+from pydantic import BeforeValidator
 
 from agent.server.deploy_events.model import (
     DeployEvent,

@@ -6,11 +6,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AwareDatetime,
-    BeforeValidator,
-    Field,
-)
+from pydantic import AwareDatetime, BeforeValidator, Field
 
 from agent.server.deploy_events.model import (
     DeployEvent,

@@ -14,11 +14,7 @@ from typing import Any
 from agent.server.deploy_events.argo import from_argo_rollouts, from_argocd
 from agent.server.deploy_events.generic import from_generic
 from agent.server.deploy_events.github import from_github
-from agent.server.deploy_events.model import (
-    DeployEvent,
-    ParsedWebhook,
-    WebhookRejected,
-)
+from agent.server.deploy_events.model import DeployEvent, ParsedWebhook, WebhookRejected
 
 
 def parse_deploy_event(
