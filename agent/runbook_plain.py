@@ -5,14 +5,11 @@ remediation within the guard's policy, escalation triggers.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agent.guard import GuardPolicy
 from agent.runbook_facts import ServiceFacts, SignalFact
 from agent.runbooks import Runbook
-
-if TYPE_CHECKING:
-    pass
 
 
 def _slug(text: str) -> str:
