@@ -86,7 +86,7 @@ def toolbox_for(ctx: ToolContext) -> Toolbox:
     return Toolbox(all_tools(), ctx, redact=redact_counted)
 
 
-def _record_calls(toolbox: Toolbox, ctx: ToolContext) -> None:
+def record_calls(toolbox: Toolbox, ctx: ToolContext) -> None:
     """Every tool call lands in the audit trail, whoever made it."""
     inner = toolbox.call
 
@@ -303,7 +303,7 @@ def triage(
     step at a time with no look-ahead: when the judge reaches a tier that calls for an action
     (or clears the deploy), the planner investigates again at that moment and acts."""
     toolbox = toolbox_for(ctx)
-    _record_calls(toolbox, ctx)
+    record_calls(toolbox, ctx)
     ctx.audit.record(
         ctx.now,
         "note",

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agent.audit import AuditEvent, AuditLog
 from agent.backends.base import SourceUnavailable
@@ -183,27 +183,6 @@ def offline_answer(
     return f"{escape(cut(v.summary, 800))}\n\n{ASK}"
 
 
-def _recorded(toolbox: Toolbox, ctx: ToolContext) -> None:
-    """Every tool call of a chat lands in the incident's audit trail, like a triage's."""
-    inner = toolbox.call
-
-    def call(name: str, arguments: Any) -> ToolResult:
-        result = inner(name, arguments)
-        ctx.audit.record(
-            ctx.now,
-            "tool_call",
-            ctx.actor,
-            f"{name} -> {'ok' if result.ok else 'error'}",
-            tool=name,
-            arguments=arguments if isinstance(arguments, dict) else repr(arguments)[:500],
-            ok=result.ok,
-            error=None if result.ok else result.content[:500],
-        )
-        return result
-
-    toolbox.call = call  # type: ignore[method-assign]
-
-
 def unfounded_numbers(answer: str, facts: str) -> list[str]:
     """Numbers in the answer that appear nowhere in the facts it was given."""
     return sorted({n for n in _NUMBER.findall(answer) if len(n) > 1 and n not in facts})
@@ -236,7 +215,7 @@ class IncidentChat:
         return ctx
 
     def answer(self, incident_id: str, question: str, user: str) -> ChatAnswer:
-        from agent.triage import toolbox_for
+        from agent.triage import record_calls, toolbox_for
 
         now = self.clock()
         v = incidents.view(self.store, incident_id)
@@ -245,7 +224,7 @@ class IncidentChat:
         ctx = self._context(v, user, now)
         toolbox = None if ctx is None else toolbox_for(ctx)
         if ctx is not None and toolbox is not None:
-            _recorded(toolbox, ctx)
+            record_calls(toolbox, ctx)  # a chat's calls are audited like a triage's
         loop, why = self.loop_factory()
         reply: ChatAnswer | None = None
         rejected: tuple[str, ...] = ()
