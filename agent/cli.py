@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from agent.cli_bundle import bundle_app
 from agent.cli_docs import docs_app
+from agent.cli_options import ConfigOption, DeployIdOption, PreviousVersionOption, VersionOption
 from agent.cli_report import report_app
 from agent.cli_runbook import runbook_app
 from agent.cli_server import alerts_app, default_db, serve
@@ -94,14 +95,10 @@ def judge_cmd(
     started: Annotated[
         str | None, typer.Option(help="Live: when the deploy started (RFC 3339 or Unix seconds).")
     ] = None,
-    version: Annotated[str, typer.Option(help="Live: the deployed version.")] = "unknown",
-    previous_version: Annotated[
-        str | None, typer.Option(help="Live: the version before it.")
-    ] = None,
-    deploy_id: Annotated[str | None, typer.Option(help="Live: the deploy's id.")] = None,
-    config: Annotated[
-        Path | None, typer.Option(help="vigil.yaml (default $VIGIL_CONFIG or ./vigil.yaml).")
-    ] = None,
+    version: VersionOption = "unknown",
+    previous_version: PreviousVersionOption = None,
+    deploy_id: DeployIdOption = None,
+    config: ConfigOption = None,
     db: Annotated[
         Path | None,
         typer.Option(
@@ -193,9 +190,7 @@ app.command("serve")(serve)
 
 @config_app.command("check")
 def config_check_cmd(
-    config: Annotated[
-        Path | None, typer.Option(help="vigil.yaml (default $VIGIL_CONFIG or ./vigil.yaml).")
-    ] = None,
+    config: ConfigOption = None,
     connect: Annotated[
         bool, typer.Option("--connect", help="Also ask Prometheus whether it answers.")
     ] = False,
@@ -320,11 +315,9 @@ def triage_cmd(
     started: Annotated[
         str | None, typer.Option(help="Live: when the suspect deploy started.")
     ] = None,
-    version: Annotated[str, typer.Option(help="Live: the deployed version.")] = "unknown",
-    previous_version: Annotated[
-        str | None, typer.Option(help="Live: the version before it.")
-    ] = None,
-    deploy_id: Annotated[str | None, typer.Option(help="Live: the deploy's id.")] = None,
+    version: VersionOption = "unknown",
+    previous_version: PreviousVersionOption = None,
+    deploy_id: DeployIdOption = None,
 ) -> None:
     """Investigate an alert: was it the deploy, which change, what was done, what next.
 

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from agent.cli_options import ConfigOption
 from agent.errors import VigilError
 
 bundle_app = typer.Typer(help="Capture deploys as bundles.", no_args_is_help=True)
@@ -38,9 +39,7 @@ def export_cmd(
     alert: Annotated[
         Path | None, typer.Option(help="An Alertmanager payload to store as alert.json.")
     ] = None,
-    config: Annotated[
-        Path | None, typer.Option(help="vigil.yaml (default $VIGIL_CONFIG or ./vigil.yaml).")
-    ] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Capture a deploy from Prometheus (+ logs and the change when configured) as a bundle."""
     from agent.backends.base import SourceUnavailable

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from agent.cli_options import PreviousVersionOption, VersionOption
 from agent.errors import VigilError
 
 if TYPE_CHECKING:
@@ -86,10 +87,8 @@ def deploy_report(
     finished: Annotated[
         str | None, typer.Option(help="Live: when the rollout finished (or +3m after the start).")
     ] = None,
-    version: Annotated[str, typer.Option(help="Live: the deployed version.")] = "unknown",
-    previous_version: Annotated[
-        str | None, typer.Option(help="Live: the version before it.")
-    ] = None,
+    version: VersionOption = "unknown",
+    previous_version: PreviousVersionOption = None,
     at: Annotated[
         str | None,
         typer.Option(

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from agent.cli_options import ConfigOption
 from agent.errors import VigilError
 from agent.runbook_facts import gather_facts, service_history
 from agent.runbook_generate import generate_runbook, model_client
@@ -50,9 +51,7 @@ def _open_history(db: Path | None, service: str) -> list[dict[str, Any]]:
 @runbook_app.command("generate")
 def generate_cmd(
     service: Annotated[str, typer.Argument(help="A service of vigil.yaml.")],
-    config: Annotated[
-        Path | None, typer.Option(help="vigil.yaml (default $VIGIL_CONFIG or ./vigil.yaml).")
-    ] = None,
+    config: ConfigOption = None,
     db: Annotated[
         Path | None,
         typer.Option(help="The store with the service's incidents (default $VIGIL_DB)."),

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from agent.cli_options import ConfigOption
 from agent.errors import VigilError
 
 alerts_app = typer.Typer(help="What the server received.", no_args_is_help=True)
@@ -29,9 +30,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
     db: Annotated[Path | None, typer.Option(help="The sqlite store (default $VIGIL_DB).")] = None,
-    config: Annotated[
-        Path | None, typer.Option(help="vigil.yaml (default $VIGIL_CONFIG or ./vigil.yaml).")
-    ] = None,
+    config: ConfigOption = None,
     workers: Annotated[
         int, typer.Option(help="Worker threads in the worker process (0: intake only).")
     ] = 2,

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from agent.cli_options import ConfigOption
 from agent.errors import VigilError
 
 slack_app = typer.Typer(help="The Slack app: on-call chat, approvals, incident threads.")
@@ -30,9 +31,7 @@ def slack(
         bool, typer.Option("--socket", help="Connect to Slack over Socket Mode and serve.")
     ] = False,
     db: Annotated[Path | None, typer.Option(help="The sqlite store (default $VIGIL_DB).")] = None,
-    config: Annotated[
-        Path | None, typer.Option(help="vigil.yaml (default $VIGIL_CONFIG or ./vigil.yaml).")
-    ] = None,
+    config: ConfigOption = None,
     interval: Annotated[
         float, typer.Option(help="Seconds between posting what is queued.", min=0.2)
     ] = 2.0,
