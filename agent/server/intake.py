@@ -387,20 +387,6 @@ class Intake:
         )
         return row
 
-    def finish(
-        self, job_id: int, now: float, *, result: Any = None, error: str | None = None
-    ) -> None:
-        self.write(
-            "UPDATE jobs SET status = ?, finished_at = ?, result = ?, error = ? WHERE id = ?",
-            (
-                "failed" if error else "done",
-                now,
-                None if result is None else json.dumps(result),
-                error,
-                job_id,
-            ),
-        )
-
     def retry_later(self, job_id: int, error: str) -> None:
         self.write("UPDATE jobs SET status = 'pending', error = ? WHERE id = ?", (error, job_id))
 
@@ -408,9 +394,6 @@ class Intake:
         """After a crash: jobs that were running go back to pending."""
         cur = self._conn().execute("UPDATE jobs SET status = 'pending' WHERE status = 'running'")
         return int(cur.rowcount)
-
-    def link_alerts(self, job_id: int, incident_id: str) -> None:
-        self.write("UPDATE alerts SET incident_id = ? WHERE job_id = ?", (incident_id, job_id))
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database without blocking anyone (PASSIVE)."""
