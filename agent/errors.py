@@ -3,9 +3,17 @@
     VigilError
     ├── InputError             an input file is malformed (names file, line, field)
     │   ├── BundleError        ... a deploy bundle's
-    │   └── ConfigFileError    ... vigil.yaml
+    │   ├── ConfigFileError    ... vigil.yaml
+    │   └── RunbookError       ... a runbook's (agent.runbooks)
     ├── ConfigError            settings or configuration are invalid
-    └── JudgeError             the judge was asked something it cannot answer
+    ├── SourceUnavailable      a backend could not answer: not configured, unreachable, no
+    │                          such data (agent.backends.base)
+    ├── ToolFailure            a tool could not do what it was asked (tools.base)
+    ├── ModelUnavailable       the model API kept failing or is not configured (agent.llm)
+    ├── RunbookRejected        a model-written runbook failed its checks (agent.runbook_generate)
+    ├── IncidentNotFound       no such incident in the store (agent.timeline)
+    └── WebhookRejected        a webhook the server answers 4xx, with its reason
+                               (agent.server.deploy_events)
 
 Every error that reaches the CLI is one of these; the CLI prints it and exits with code 2.
 """
@@ -61,7 +69,3 @@ def _rebuild_input_error(
 
 class ConfigError(VigilError):
     """Settings or configuration are invalid."""
-
-
-class JudgeError(VigilError):
-    """The judge cannot answer the question it was asked."""

@@ -10,9 +10,10 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.bundle.model import LogLine
+from agent.errors import VigilError
 
 
-class SourceUnavailable(Exception):
+class SourceUnavailable(VigilError):
     """A backend could not answer (not configured, unreachable, or no such data)."""
 
 

@@ -409,9 +409,6 @@ class Runtime:
         for t in self._threads:
             t.start()
 
-    def alive(self) -> bool:
-        return bool(self._threads) and all(t.is_alive() for t in self._threads)
-
     def stop(self) -> None:
         self._stop.set()
         for t in self._threads:

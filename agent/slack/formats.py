@@ -121,10 +121,6 @@ def update_markdown(store: SlackStore, v: IncidentView, now: float, s: Situation
     )
 
 
-def _started(store: SlackStore, v: IncidentView, now: float) -> float:
-    return incidents.incident_of(store, v, now).started_at
-
-
 def escalation_markdown(store: SlackStore, v: IncidentView, now: float) -> str:
     why = [
         escape(cut(e.summary, 400))
