@@ -166,6 +166,7 @@ class LogsConfig(_Strict):
         return self
 
 
+LINK_FIELD = re.compile(r"\{([^{}]*)\}")  # a {placeholder} of a link template
 LINK_PLACEHOLDERS = {
     "compare_url": frozenset({"web_url", "base", "head"}),
     "file_url": frozenset({"web_url", "head", "path"}),
@@ -174,7 +175,7 @@ LINK_PLACEHOLDERS = {
 
 def link_template_problem(template: str, allowed: frozenset[str]) -> str | None:
     """Why a link template is unusable (an unknown placeholder), or None."""
-    unknown = sorted(set(re.findall(r"\{([^{}]*)\}", template)) - allowed)
+    unknown = sorted(set(LINK_FIELD.findall(template)) - allowed)
     if unknown:
         names = ", ".join("{" + p + "}" for p in sorted(allowed))
         return f"unknown placeholder {{{unknown[0]}}} (use {names})"

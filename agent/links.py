@@ -14,10 +14,8 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from agent.backends.base import DeployInfo, SourceUnavailable
-from agent.config import GitHubConfig, RepositoryConfig, VigilConfig
+from agent.config import LINK_FIELD, GitHubConfig, RepositoryConfig, VigilConfig
 from tools.backends.git import ref_for
-
-_FIELD = re.compile(r"\{([^{}]*)\}")
 
 
 @dataclass(frozen=True)
@@ -45,7 +43,7 @@ def web_url(repo: RepositoryConfig, github: GitHubConfig | None) -> str | None:
 
 
 def _fill(template: str, values: dict[str, str]) -> str:
-    return _FIELD.sub(lambda m: values[m.group(1)], template)
+    return LINK_FIELD.sub(lambda m: values[m.group(1)], template)
 
 
 def change_links(cfg: VigilConfig, deploy: DeployInfo, files: list[str]) -> ChangeLinks:

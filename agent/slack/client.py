@@ -25,6 +25,7 @@ from slack_sdk.http_retry.state import RetryState
 
 from agent.slack.outbox import Delivery, PostFailed
 from agent.slack.settings import SlackSettings
+from tools.backends.http import header_seconds
 
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 TRANSIENT_ERRORS = frozenset(
@@ -36,10 +37,7 @@ def _retry_after(headers: dict[str, Any]) -> float | None:
     for name, value in headers.items():
         if name.lower() == "retry-after":
             raw = value[0] if isinstance(value, list) else value
-            try:
-                return max(0.0, float(raw))
-            except (TypeError, ValueError):
-                return None
+            return header_seconds(None if raw is None else str(raw))
     return None
 
 

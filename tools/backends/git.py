@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict
 
 from agent.backends.base import DeployInfo, SourceUnavailable
 from agent.errors import ConfigError
+from tools.backends.http import short
 
 NOTE_PREFIX = "# vigil: "
 DEFAULT_MAX_DIFF_BYTES = 1_000_000
@@ -47,7 +48,6 @@ _SHA = re.compile(r"[0-9a-f]{7,64}")
 _BAD_REF_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 _HUNK = re.compile(rb"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@(.*)$")
 _FIELD, _RECORD = "\x1f", "\x1e"
-_ERROR_CHARS = 300
 
 
 class CommitInfo(BaseModel):
@@ -93,8 +93,8 @@ def ref_for(version: str, template: str, system: str) -> str:
     problem = _ref_problem(ref)
     if problem is not None:
         raise SourceUnavailable(
-            f"{system}: version {_short(version, 80)!r} does not make a valid ref "
-            f"({_short(ref, 80)!r} {problem})"
+            f"{system}: version {short(version, 80)!r} does not make a valid ref "
+            f"({short(ref, 80)!r} {problem})"
         )
     return ref
 
@@ -264,7 +264,7 @@ class GitChangeSource:
         sha = out.text.strip()
         if out.code != 0 or not _SHA.fullmatch(sha):
             raise SourceUnavailable(
-                f"git: unknown version {_short(version, 80)!r}: no commit at {ref!r} "
+                f"git: unknown version {short(version, 80)!r}: no commit at {ref!r} "
                 f"in {self.repo_path}"
             )
         return sha
@@ -419,7 +419,7 @@ class GitChangeSource:
                 f"git: {self.repo_path} belongs to another user and git refuses to read it "
                 "(add it to git's safe.directory)"
             )
-        return f"git: `git {command}` failed in {self.repo_path}: {_short(reason)}"
+        return f"git: `git {command}` failed in {self.repo_path}: {short(reason)}"
 
 
 @dataclass(frozen=True)
@@ -442,15 +442,10 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
 def _commit_info(record: str) -> CommitInfo:
     parts = record.strip("\n").split(_FIELD)
     if len(parts) != 4:
-        raise SourceUnavailable(f"git: unexpected log output {_short(record, 80)!r}")
+        raise SourceUnavailable(f"git: unexpected log output {short(record, 80)!r}")
     sha, author, date, subject = parts
     try:
         when = datetime.fromisoformat(date)
     except ValueError:
         raise SourceUnavailable(f"git: unexpected commit date {date!r}") from None
     return CommitInfo(sha=sha, author=author, date=when, subject=subject)
-
-
-def _short(text: str, limit: int = _ERROR_CHARS) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,4 +1,5 @@
-"""Small pieces the HTTP backends share."""
+"""Small pieces the backends share: HTTP retries with backoff, header values, and the text of
+error messages."""
 
 from __future__ import annotations
 
