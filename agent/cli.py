@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,7 +13,13 @@ from rich.markup import escape
 
 from agent.cli_bundle import bundle_app
 from agent.cli_docs import docs_app
-from agent.cli_options import ConfigOption, DeployIdOption, PreviousVersionOption, VersionOption
+from agent.cli_options import (
+    ConfigOption,
+    DeployIdOption,
+    PreviousVersionOption,
+    VersionOption,
+    parse_moment,
+)
 from agent.cli_report import report_app
 from agent.cli_runbook import runbook_app
 from agent.cli_server import alerts_app, default_db, serve
@@ -43,25 +48,6 @@ JUDGES = ("vigil", "static", "flagger", "kayenta")
 def _fail(error: VigilError) -> typer.Exit:
     _err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
-
-
-def parse_moment(text: str, start: float) -> float:
-    """A look time: RFC 3339, Unix seconds, or `+90s`/`+5m` after the deploy start."""
-    from agent.bundle.model import parse_duration
-
-    text = text.strip()
-    try:
-        if text.startswith("+"):
-            return start + parse_duration(text[1:])
-        try:
-            return float(text)
-        except ValueError:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            if moment.tzinfo is None:
-                raise ValueError("time needs a timezone, e.g. 2026-02-08T13:50:00Z") from None
-            return moment.timestamp()
-    except ValueError as exc:
-        raise typer.BadParameter(f"{text!r}: {exc}") from None
 
 
 def _duration(text: str) -> float:

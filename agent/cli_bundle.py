@@ -10,18 +10,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from agent.cli_options import ConfigOption
+from agent.cli_options import ConfigOption, parse_moment
 from agent.errors import VigilError
 
 bundle_app = typer.Typer(help="Capture deploys as bundles.", no_args_is_help=True)
 _out = Console()
 _err = Console(stderr=True)
-
-
-def _moment(text: str, start: float = 0.0) -> float:
-    from agent.cli import parse_moment
-
-    return parse_moment(text, start)
 
 
 @bundle_app.command("export")
@@ -52,8 +46,8 @@ def export_cmd(
     try:
         cfg = load_config(find_config(config))
         svc = cfg.service(service)
-        start = _moment(started)
-        end = _moment(until, start) if until else time.time()
+        start = parse_moment(started, 0.0)
+        end = parse_moment(until, start) if until else time.time()
         if end <= start:
             raise VigilError("--until must be after --started")
         deploy = live_deploy(service, svc, start, version, previous_version, deploy_id)

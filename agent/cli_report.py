@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from agent.cli_options import PreviousVersionOption, VersionOption
+from agent.cli_options import PreviousVersionOption, VersionOption, parse_moment
 from agent.errors import VigilError
 
 if TYPE_CHECKING:
@@ -44,7 +44,6 @@ def _live(
 
     from agent.backends.base import SourceUnavailable
     from agent.capture import capture, live_deploy
-    from agent.cli import parse_moment
     from agent.config import find_config, load_config
     from agent.wiring import logs_for, metrics_for
 
@@ -107,7 +106,6 @@ def deploy_report(
     new and grown error log patterns, a chart per signal, and the conclusion: keep, pause
     or roll back, and why."""
     from agent.bundle import read_bundle
-    from agent.cli import parse_moment
     from agent.report import build_report, check_deploy_id, default_out, write_report
 
     try:

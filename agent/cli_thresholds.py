@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from agent.cli_options import parse_moment
 from agent.errors import VigilError
 
 if TYPE_CHECKING:
@@ -153,7 +154,6 @@ def _history(
         from agent.thresholds_sim import simulate as run
 
         return run(Simulation(service=service, days=days, seed=seed))
-    from agent.cli import parse_moment
     from agent.config import find_config, load_config
     from agent.wiring import metrics_for
 
