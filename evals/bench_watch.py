@@ -89,14 +89,13 @@ def watch_one(bundle: Bundle, folder: Path) -> dict[str, Any]:
     t = start
     while t <= end + step:
         clock.t = t
-        before = _actions(intake, m.deploy.id)
         began = time.perf_counter()
         runtime.watch_once()
         took = 1000 * (time.perf_counter() - began)
         step_ms.append(took)
         grid.append(min(t, end))
-        for action in _actions(intake, m.deploy.id) - before:
-            acted_ms.setdefault(action, took)
+        for action in _actions(intake, m.deploy.id):
+            acted_ms.setdefault(action, took)  # the step that first executed it
         t += step
     conn = intake._conn()
     state, first_json = conn.execute(
