@@ -153,8 +153,8 @@ def tier_text(tier: int | None, name: str | None = None) -> str:
 
 
 def link(url: str, label: str) -> str:
-    """A mrkdwn link to a URL we built (from configuration, with quoted refs and paths);
-    the label is escaped, and a URL with characters that could break out is not linked."""
+    """A mrkdwn link to a URL we built (from configuration, with quoted refs and paths). The
+    label must already be escaped; a URL with characters that could break out is not linked."""
     if not url.startswith(("https://", "http://")) or any(c in url for c in "<>|\n "):
         return label
     return f"<{url}|{label}>"
