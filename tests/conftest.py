@@ -7,7 +7,10 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
+
+from tests.fakes.http_recorder import HttpRecorder
 
 _real_connect = socket.socket.connect
 _real_getaddrinfo = socket.getaddrinfo
@@ -46,3 +49,17 @@ def _no_internet() -> Iterator[None]:
     mp.setattr(socket, "getaddrinfo", _guarded_getaddrinfo)
     yield
     mp.undo()
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    """An httpx client for the backends under test (they are given one, never make one)."""
+    with httpx.Client() as c:
+        yield c
+
+
+@pytest.fixture
+def server() -> Iterator[HttpRecorder]:
+    """A local HTTP server that records every request and answers as scripted."""
+    with HttpRecorder() as recorder:
+        yield recorder

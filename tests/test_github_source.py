@@ -15,6 +15,7 @@ from agent.backends.base import SourceUnavailable
 from agent.errors import ConfigError
 from agent.suspects import parse_change
 from tests.fakes.github_server import FakeGitHub, Fault, fake_github, rate_limited, server_error
+from tests.fakes.sleeps import Sleeps
 from tests.test_git_source import SampleRepo, build_repo, deploy
 from tools.backends.git import CommitInfo, GitChangeSource, diff_notes
 from tools.backends.github import GitHubChangeSource
@@ -29,20 +30,9 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> SampleRepo:
 
 
 @pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client() as c:
-        yield c
-
-
-@pytest.fixture
 def github(sample: SampleRepo) -> Iterator[FakeGitHub]:
     with fake_github(sample.path, token=TOKEN) as fake:
         yield fake
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 def source(fake: FakeGitHub | str, client: httpx.Client, **kw: Any) -> GitHubChangeSource:

@@ -6,7 +6,6 @@ import dataclasses
 import json
 import logging
 import socket
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from agent.bundle.model import LogLine
 from agent.bundle.reader import read_bundle
 from agent.errors import ConfigError
 from tests.fakes.loki_server import FakeLoki, Fault, Stream, fake_loki, parse_query
+from tests.fakes.sleeps import Sleeps
 from tools import all_tools
 from tools.backends.loki import LokiLogSource
 from tools.base import Toolbox
@@ -32,17 +32,6 @@ APP = {"service": "checkout"}
 
 def at(seconds: float) -> int:
     return round((T0 + seconds) * NS)
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client() as c:
-        yield c
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 def loki(fake: FakeLoki | str, client: httpx.Client, **kw: Any) -> LokiLogSource:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 from agent.backends.base import SourceUnavailable
 from agent.errors import ConfigError
 from tests.fakes.http_recorder import HttpRecorder, Reply
+from tests.fakes.sleeps import Sleeps
 from tools.backends.pagerduty import PagerDutyEscalator, pagerduty_severity
 
 KEY = "R0123456789abcdef0123456789abcd"  # a routing key (fake)
@@ -21,23 +21,6 @@ NOW = datetime(2026, 5, 13, 14, 50, tzinfo=UTC)
 
 def accepted(dedup_key: str = "vigil/reviews") -> Reply:
     return Reply(202, {"status": "success", "message": "Event processed", "dedup_key": dedup_key})
-
-
-@pytest.fixture
-def server() -> Iterator[HttpRecorder]:
-    with HttpRecorder() as recorder:
-        yield recorder
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client() as c:
-        yield c
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 def pager(server: HttpRecorder, client: httpx.Client, **kw: Any) -> PagerDutyEscalator:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from agent.backends.base import DeployInfo, SourceUnavailable
 from agent.bundle.reader import read_bundle
 from agent.errors import ConfigError
 from tests.fakes.http_recorder import HttpRecorder, RecordedRequest, Reply
+from tests.fakes.sleeps import Sleeps
 from tools import all_tools
 from tools.backends.pagerduty import PagerDutyEscalator
 from tools.backends.webhook import (
@@ -41,23 +41,6 @@ DEPLOY = DeployInfo(
     previous_version="v5.5.6",
     started_at=datetime(2026, 5, 13, 14, 41, tzinfo=UTC),
 )
-
-
-@pytest.fixture
-def server() -> Iterator[HttpRecorder]:
-    with HttpRecorder() as recorder:
-        yield recorder
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client() as c:
-        yield c
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 def actuator(server: HttpRecorder, client: httpx.Client, **kw: Any) -> WebhookActuator:
